@@ -1,0 +1,7 @@
+"""PLACEHOLDER: AVST (issue 4)."""
+from dataclasses import dataclass
+
+
+@dataclass
+class AVSTConfig:
+    dim: int = 512
