@@ -83,6 +83,7 @@ class TrainConfig:
     precision: str = "fp32"      # fp32 | bf16 (autocast, CUDA only)
     compile: bool = False        # torch.compile the model
     threads: int | None = None   # torch CPU threads (None: torch's default)
+    select: str = "val"          # val: keep the best-on-val weights; last: the last epoch's (val was trained on)
     eval_test_each_epoch: bool = True  # record test accuracy per epoch (Fig. 5); selection still uses val only
     progress: bool = True
 

@@ -1,0 +1,5 @@
+import sys
+
+from mcd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""The trainer, one for every model: config -> data -> model -> epochs -> best-on-val checkpoint -> test scores.
+
+Read it top to bottom: ``train`` sets up (seed, device, processes, data, model, optimiser), resumes if the run
+folder holds a ``last.pt``, then runs epochs; each epoch trains, evaluates val (and test, for the curves of
+Fig. 5; selection never looks at test), appends a row to ``metrics.csv`` and saves ``last.pt``, and ``best.pt``
+when val improved. At the end the best weights are evaluated once on val and test.
+
+Several GPUs (or CPU processes with gloo): launch with ``torchrun --nproc_per_node=N -m mcd train ...``.
+Every rank trains on its share of each epoch's permutation; losses and accuracies are summed across ranks; only
+rank 0 writes files.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from mcd.config import ExperimentConfig, save_config
+from mcd.data.annotations import Vocab
+from mcd.data.datasets import batches, build_vocab, input_dims, load_split
+from mcd.errors import TrainingError
+from mcd.evaluate import predict, score
+from mcd.models.registry import build_model
+from mcd.runs import (atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, environment_info,
+                      run_dir)
+
+
+# ----------------------------------------------------------------------------------------------- set-up helpers
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"train.device={name!r} but CUDA is not available on this machine")
+    return dev
+
+
+def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) — world 1 unless launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def all_sum(values: list[float], world: int, device) -> list[float]:
+    if world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def ensure_data(cfg: ExperimentConfig, rank: int, world: int) -> None:
+    """Generate SynthAVQA into ``data.root`` when it holds no annotations and a synth profile is configured."""
+    if rank == 0 and cfg.data.synth_profile and not cfg.data.split_files("train")[0].exists():
+        from mcd.data.synth import ensure
+        extra = cfg.data.visual_feats not in (None, "frames")
+        ensure(Path(cfg.data.root), cfg.data.synth_profile, cfg.data.synth_seed, extra_visual_sets=extra,
+               progress=cfg.train.progress)
+    if world > 1:
+        dist.barrier()
+
+
+def unwrap(model):
+    model = getattr(model, "module", model)          # DistributedDataParallel
+    return getattr(model, "_orig_mod", model)        # torch.compile
+
+
+@torch.no_grad()
+def accuracy_sums(model, split, device, autocast_dtype, batch_size, rank, world) -> tuple[float, float]:
+    """(correct, count) on this rank's share of ``split``; summed across ranks by the caller."""
+    model.eval()
+    correct = count = 0.0
+    for idx in batches(len(split), batch_size, shuffle=False, rank=rank, world=world):
+        b = split.batch(idx, device)
+        with autocast(device, autocast_dtype):
+            logits = model(b).logits
+        correct += (logits.argmax(-1) == b["label"]).sum().item()
+        count += len(idx)
+    model.train()
+    return correct, count
+
+
+def autocast(device: torch.device, dtype):
+    return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+# ------------------------------------------------------------------------------------------------------ training
+def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True) -> Path:
+    """Train ``cfg`` into ``out`` (default: its run folder) and return the folder."""
+    t = cfg.train
+    out = Path(out or run_dir(cfg))
+    device = pick_device(t.device)
+    rank, world, device = init_distributed(device)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    if t.precision not in ("fp32", "bf16"):
+        raise TrainingError(f"train.precision must be fp32 or bf16, got {t.precision!r}")
+    amp = torch.bfloat16 if t.precision == "bf16" and device.type == "cuda" else None
+    seed_everything(t.seed)
+
+    # Data: the vocabulary comes from train and is saved with the run, then reloaded (never rebuilt) on resume.
+    ensure_data(cfg, rank, world)
+    vocab_path = out / "vocab.json"
+    vocab = Vocab.load(vocab_path) if resume and vocab_path.exists() else build_vocab(cfg.data)
+    show = t.progress and rank == 0
+    splits = {s: load_split(cfg.data, s, vocab, progress=show) for s in ("train", "val", "test")}
+    dims = input_dims(splits["train"], vocab)
+
+    # Model and optimiser. Seeded again so the initialisation does not depend on how much data code drew.
+    torch.manual_seed(t.seed)
+    model = build_model(cfg.model, dims).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step, gamma=t.lr_gamma)
+    start_epoch, best_val, rows = 0, -1.0, []
+    if resume and (out / "last.pt").exists():
+        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        start_epoch, best_val = state["epoch"] + 1, state["best_val"]
+        rows = pd.read_csv(out / "metrics.csv").to_dict("records")[:start_epoch]
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        vocab.save(vocab_path)
+        atomic_write_json(out / "env.json", {**environment_info(t.seed), "world_size": world,
+                                             "device": str(device), "input_dims": dims.__dict__})
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                          else None)
+    net = torch.compile(model) if t.compile else model
+
+    train_split = splits["train"]
+    for epoch in range(start_epoch, t.epochs):
+        net.train()
+        t0 = time.time()
+        loss_sum = correct = seen = 0.0
+        # The order depends on (seed, epoch) only, so a resumed run sees the same batches.
+        steps = batches(len(train_split), t.batch_size, shuffle=True, seed=t.seed * 100_003 + epoch,
+                        rank=rank, world=world)
+        bar = tqdm(steps, total=math.ceil(len(train_split) / world / t.batch_size), disable=not show, leave=False,
+                   desc=f"{cfg.name} epoch {epoch + 1}/{t.epochs}")
+        for step, idx in enumerate(bar):
+            b = train_split.batch(idx, device)
+            with autocast(device, amp):
+                output = net(b)
+                answer_loss = F.cross_entropy(output.logits.float(), b["label"])
+                loss = answer_loss + sum(output.losses.values())
+            if not torch.isfinite(loss):
+                parts = {"answer": answer_loss.item(), **{k: v.item() for k, v in output.losses.items()}}
+                qids = [train_split.records[i].question_id for i in idx[:5].tolist()]
+                raise TrainingError(f"{cfg.name}: non-finite loss at epoch {epoch + 1}, step {step + 1} "
+                                    f"(loss terms {parts}; first question ids of the batch {qids}). "
+                                    f"Run folder: {out}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if t.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+            correct += (output.logits.argmax(-1) == b["label"]).sum().item()
+            seen += len(idx)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+
+        loss_sum, correct, seen = all_sum([loss_sum, correct, seen], world, device)
+        acc = {}
+        for s in ("val", "test") if t.eval_test_each_epoch else ("val",):
+            c, n = all_sum(list(accuracy_sums(net, splits[s], device, amp, 256, rank, world)), world, device)
+            acc[s] = 100.0 * c / n
+        row = {"epoch": epoch + 1, "lr": lr,
+               "train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen, "val_acc": acc["val"],
+               "test_acc": acc.get("test", float("nan")), "seconds": time.time() - t0}
+        rows.append(row)
+        if rank == 0:
+            if show:
+                tqdm.write(f"{cfg.name} epoch {epoch + 1}: loss {row['train_loss']:.4f} "
+                           f"val {row['val_acc']:.2f} test {row['test_acc']:.2f}")
+            if acc["val"] > best_val or t.select == "last":
+                best_val = acc["val"]
+                atomic_torch_save({"model": unwrap(model).state_dict(), "epoch": epoch + 1}, out / "best.pt")
+            atomic_write_csv(out / "metrics.csv", pd.DataFrame(rows))
+            atomic_torch_save({"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                               "scheduler": sched.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
+                               "best_val": best_val}, out / "last.pt")
+        if world > 1:
+            dist.barrier()
+
+    if rank == 0:
+        finish(cfg, unwrap(model), splits, vocab, out, device, amp)
+    if world > 1:
+        dist.barrier()
+    return out
+
+
+def finish(cfg, model, splits, vocab, out: Path, device, amp) -> None:
+    """Evaluate the best-on-val weights once on val and test; write predictions, scores, and DONE."""
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(best["model"])
+    scores = {"best_epoch": best["epoch"], "annotation_version": cfg.data.version,
+              "data_root": str(cfg.data.annotation_root or cfg.data.root)}
+    for s in ("val", "test"):
+        pred = predict(model, splits[s], vocab, device=device, autocast_dtype=amp)
+        atomic_write_csv(out / f"predictions_{s}.csv", pred)
+        scores[s] = score(pred)
+        scores[f"{s}_files"] = [str(f) for f in splits[s].files]
+    atomic_write_json(out / "scores.json", scores)
+    atomic_write_text(out / "DONE", f"finished; best epoch {best['epoch']}\n")

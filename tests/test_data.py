@@ -1,0 +1,158 @@
+"""The data layer: tokenization as the protocol says, and a clear error for every kind of bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mcd.cli import main
+from mcd.config import DataConfig
+from mcd.data.annotations import Vocab, load_records, parse_record, tokenize
+from mcd.data.check import check
+from mcd.data.datasets import build_vocab, load_split
+from mcd.data.features import fit_seconds, load_feature_set
+from mcd.errors import DataError
+
+
+def rec(**kw):
+    r = {"video_id": "v1", "question_id": 7, "type": '["Audio", "Counting"]',
+         "question_content": "Is there a <Object> sound?", "templ_values": '["violin"]', "question_deleted": 0,
+         "anser": "yes"}
+    r.update(kw)
+    return r
+
+
+@pytest.mark.parametrize("question, values, tokens", [
+    ("Is there a <Object> sound?", ["violin"], ["Is", "there", "a", "violin", "sound"]),
+    ("Are there <Object> and <Object> sound? ", ["piano", "flute"], ["Are", "there", "piano", "and", "flute", "sound"]),
+    ("How many sounding <Object> in the video？", ["cello"], ["How", "many", "sounding", "cello", "in", "the", "video"]),
+    ("Which <Object> makes the sound <FL>?", ["violin", "first"], ["Which", "violin", "makes", "the", "sound", "first"]),
+])
+def test_tokenize_follows_the_protocol(question, values, tokens):
+    got, keywords = tokenize(question, values)
+    assert got == tokens
+    assert [got[i] for i in keywords] == values
+
+
+def test_parse_record_keeps_type_and_keywords():
+    r = parse_record(rec())
+    assert (r.modality, r.type_name, r.tokens[3], r.keyword_pos) == ("Audio", "A-Count", "violin", (3,))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"type": '["Audio", "Counting"'}, "not valid JSON"),
+    ({"type": '["Audio", "Dancing"]'}, "unknown question type"),
+    ({"templ_values": "violin"}, "not valid JSON"),
+    ({"templ_values": "[]"}, "more placeholders"),
+])
+def test_bad_records_are_named(tmp_path, bad, message):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([rec(), rec(**bad)]))
+    with pytest.raises(DataError, match=message) as e:
+        load_records(path)
+    assert e.value.record == 1 and e.value.path == path and "question_id 7" in str(e.value)
+
+
+def test_missing_key_and_malformed_file(tmp_path):
+    r = rec()
+    del r["anser"]
+    (tmp_path / "a.json").write_text(json.dumps([r]))
+    with pytest.raises(DataError, match="missing keys"):
+        load_records(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text('[{"video_id": ')
+    with pytest.raises(DataError, match=r"b.json: not valid JSON \(line 1"):
+        load_records(tmp_path / "b.json")
+
+
+def test_vocab_order_and_roundtrip(tmp_path):
+    recs = [parse_record(rec(anser="no")), parse_record(rec(templ_values='["piano"]'))]
+    v = Vocab.build(recs)
+    assert v.words[:4] == ["<pad>", "<unk>", "Is", "there"] and v.answers == ["no", "yes"]
+    v.save(tmp_path / "v.json")
+    w = Vocab.load(tmp_path / "v.json")
+    assert w.words == v.words and w.answers == v.answers
+    assert w.encode_question(["Is", "banjo"]) == [2, 1] + [0] * 12
+
+
+def test_padding_repeats_the_last_second_and_stride():
+    x = np.arange(4, dtype=np.float32).reshape(4, 1)
+    assert fit_seconds(x, 6, 1)[:, 0].tolist() == [0, 1, 2, 3, 3, 3]
+    assert fit_seconds(x, 6, 2)[:, 0].tolist() == [0, 2, 3]
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((6, 128), np.int64), "floating-point"),
+    (np.zeros((6,), np.float32), "2-d array"),
+    (np.full((6, 128), np.nan, np.float32), "NaN or Inf"),
+    (np.zeros((6, 64), np.float32), "differs from the other videos"),
+])
+def test_bad_feature_files_are_named(toy_root, array, message):
+    np.save(toy_root / "feats" / "vggish" / "v0001.npy", array)
+    with pytest.raises(DataError, match=message) as e:
+        load_feature_set(toy_root, "vggish", ["v0000", "v0001"], ndim=2, seconds=6)
+    assert "v0001.npy" in str(e.value)
+
+
+def test_features_load_once_into_one_array(toy_root):
+    arr = load_feature_set(toy_root, "patches", ["v0000", "v0001"], ndim=3, seconds=10, stride=2)
+    assert arr.shape == (2, 5, 4, 8) and arr.dtype == np.float32 and arr.flags["C_CONTIGUOUS"]
+
+
+def test_answer_outside_vocabulary(toy_root):
+    path = toy_root / "json_update" / "avqa-test.json"
+    recs = json.loads(path.read_text())
+    recs[2]["anser"] = "theremin"
+    path.write_text(json.dumps(recs))
+    cfg = DataConfig(root=str(toy_root), seconds=6, synth_profile=None)
+    with pytest.raises(DataError, match="'theremin' is outside the answer vocabulary") as e:
+        load_split(cfg, "test", build_vocab(cfg))
+    assert e.value.record == 2 and e.value.path == path
+
+
+def test_missing_video_features_name_the_record(toy_root):
+    (toy_root / "feats" / "frames" / "v0011.npy").unlink()
+    cfg = DataConfig(root=str(toy_root), seconds=6, synth_profile=None)
+    with pytest.raises(DataError, match="feature file missing"):
+        load_split(cfg, "test", build_vocab(cfg))
+    report = check(cfg)
+    [err] = report.errors
+    assert "video v0011 is in the annotations but has no visual features" in str(err)
+    assert "avqa-test.json, record" in str(err)
+
+
+def test_check_lists_every_problem_in_one_pass(toy_root, capsys):
+    ann = toy_root / "json_update"
+    test = json.loads((ann / "avqa-test.json").read_text())
+    test[0]["anser"] = "theremin"                       # outside the vocabulary
+    test[1]["type"] = '["Audio", "Dancing"]'            # unknown type
+    test.append(dict(test[2], anser="no" if test[2]["anser"] == "yes" else "yes"))  # contradictory duplicate
+    (ann / "avqa-test.json").write_text(json.dumps(test))
+    val = json.loads((ann / "avqa-val.json").read_text())
+    val[0]["templ_values"] = "[oops"                    # malformed JSON string
+    (ann / "avqa-val.json").write_text(json.dumps(val))
+    np.save(toy_root / "feats" / "vggish" / "v0003.npy", np.full((6, 128), np.inf, np.float32))
+    (toy_root / "feats" / "frames" / "v0005.npy").unlink()
+    report = check(DataConfig(root=str(toy_root), seconds=6, synth_profile=None))
+    text = "\n".join(report.lines())
+    for needle in ["theremin", "Dancing", "not valid JSON", "v0003.npy (video v0003): contains NaN or Inf",
+                   "video v0005 is in the annotations but has no visual features"]:
+        assert needle in text, needle
+    assert len(report.errors) == 5 and len(report.warnings) == 1
+    assert "record 8" in str(report.warnings[0]) and "also at record 2" in str(report.warnings[0])
+    assert main(["data", "check", str(toy_root), "--seconds", "6"]) == 1
+    assert "5 error(s), 1 warning(s)" in capsys.readouterr().out
+
+
+def test_check_passes_clean_data(toy_root):
+    report = check(DataConfig(root=str(toy_root), seconds=6, synth_profile=None, patch_feats="patches"))
+    assert report.ok and report.counts == {"train": 32, "val": 8, "test": 8}
+
+
+def test_real_annotations_parse(real_music_avqa):
+    """The real files read without error, with the protocol's counts (json_update: 9,129 test, 4,568 val)."""
+    for version, n_test, n_val in [("json_update", 9129, 4568), ("json", 9185, 4595)]:
+        assert len(load_records(real_music_avqa / version / "avqa-test.json")) == n_test
+        assert len(load_records(real_music_avqa / version / "avqa-val.json")) == n_val
+    recs = load_records(real_music_avqa / "json_update" / "avqa-test.json")
+    assert max(len(r.tokens) for r in recs) <= 14 and len({r.question for r in recs}) == 33
