@@ -30,6 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.utils.rnn import PackedSequence
 
 from mcd.models.base import InputDims
@@ -313,10 +314,12 @@ class _Decomposed:
     """Turn off the fused kernels the flop counter cannot see, while counting.
 
     ``FlopCounterMode`` has no formula for ``aten.mkldnn_rnn_layer`` (what ``nn.LSTM`` runs on CPU),
-    ``aten._cudnn_rnn``, or ``aten._native_multi_head_attention`` (the "fast path" that ``nn.MultiheadAttention``
-    and ``nn.TransformerEncoderLayer`` take in eval mode under ``no_grad``), so with them on an LSTM or an
-    attention layer counts 0 FLOPs. With them off the same computation runs as ``addmm``/``mm``/``bmm`` calls that
-    are counted, e.g. ``2 x B x T x 4H(I+H)`` per LSTM direction and layer (forward).
+    ``aten._cudnn_rnn``, ``aten._native_multi_head_attention`` (the "fast path" that ``nn.MultiheadAttention``
+    and ``nn.TransformerEncoderLayer`` take in eval mode under ``no_grad``) or
+    ``aten._scaled_dot_product_flash_attention_for_cpu`` (CPU SDPA), so with them on an LSTM or an attention layer
+    counts 0 FLOPs. With them off (and SDPA forced to its math backend) the same computation runs as
+    ``addmm``/``mm``/``bmm`` calls that are counted, e.g. ``2 x B x T x 4H(I+H)`` per LSTM direction and layer
+    (forward). Only counting is affected; :func:`bench` times the fused kernels.
     """
 
     def __enter__(self):
@@ -329,9 +332,12 @@ class _Decomposed:
         self._cu.__enter__()
         self._mha = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
+        self._sdpa = sdpa_kernel([SDPBackend.MATH])
+        self._sdpa.__enter__()
         return self
 
     def __exit__(self, *exc):
+        self._sdpa.__exit__(*exc)
         torch.backends.mha.set_fastpath_enabled(self._mha)
         self._cu.__exit__(*exc)
         self._mk.__exit__(*exc)

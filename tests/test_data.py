@@ -156,3 +156,17 @@ def test_real_annotations_parse(real_music_avqa):
         assert len(load_records(real_music_avqa / version / "avqa-val.json")) == n_val
     recs = load_records(real_music_avqa / "json_update" / "avqa-test.json")
     assert max(len(r.tokens) for r in recs) <= 14 and len({r.question for r in recs}) == 33
+
+
+def test_download_verifies_blob_ids(tmp_path, real_music_avqa):
+    from mcd.data.download import FILES, download
+    repo = tmp_path / "repo" / "data" / "json_update"
+    repo.mkdir(parents=True)
+    (repo / "avqa-val.json").write_bytes((real_music_avqa / "json_update" / "avqa-val.json").read_bytes())
+    files = {"data/json_update/avqa-val.json": FILES["data/json_update/avqa-val.json"]}
+    [got] = download(tmp_path / "dest", base_url=(tmp_path / "repo").as_uri(), files=files)
+    assert got == tmp_path / "dest" / "json_update" / "avqa-val.json" and len(load_records(got)) == 4568
+    (repo / "avqa-val.json").write_text("[]")  # a changed upstream file is refused, nothing written
+    with pytest.raises(ValueError, match="does not match git blob"):
+        download(tmp_path / "other", base_url=(tmp_path / "repo").as_uri(), files=files)
+    assert not (tmp_path / "other" / "json_update" / "avqa-val.json").exists()
