@@ -151,7 +151,7 @@ class AVST(nn.Module):
         same = (frame == frame.roll(1, dims=0)).flatten(1).all(dim=1)          # [B]
         pairs = torch.cat([torch.cat([a, v_pos], -1), torch.cat([a, v_neg], -1)], dim=0)  # [2B, T, 2D]
         logits = self.match_head(pairs).flatten(0, 1)                          # [2B*T, 2]
-        labels = torch.cat([torch.ones(B * T), torch.zeros(B * T)]).to(a.device, torch.long)
+        labels = (torch.arange(2 * B * T, device=a.device) < B * T).long()       # 1 = matched, 0 = negative
         keep = (~same).repeat(2).repeat_interleave(T).to(logits.dtype)         # [2B*T]
         ce = F.cross_entropy(logits, labels, reduction="none")
         return (ce * keep).sum() / keep.sum().clamp(min=1.0)

@@ -17,7 +17,8 @@ not available here.
    vector -> tanh -> FC gives the answer logits.
 
 Selection is ``torch.topk`` + ``gather`` over whole batches; the kept indices are sorted in time / patch order and
-returned in ``ModelOutput.extras`` (``segments`` [B, k], ``seconds`` [B, k*L], ``patches`` [B, k*L, m]).
+returned in ``ModelOutput.extras`` (``segments`` [B, k], ``seconds`` [B, k*L], ``patches`` [B, k*L, m]), with
+the attention weights they were chosen by (``segment_weights`` [B, S], ``patch_weights`` [B, k*L, P]).
 The attended outputs of the selection attentions enter the reasoning tokens, so every layer gets a gradient.
 """
 from __future__ import annotations
@@ -105,7 +106,7 @@ class PSTPNet(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         patches = require_patches(batch, self.dims, "PSTP-Net")                # [B, T, P, Cp] (raw)
-        B, T, P, _ = patches.shape
+        B, _, P, _ = patches.shape
         S, L, k, m = self.segments, self.seg_len, self.k, self.m
         tokens = batch["question"]
         q, words = self.question(tokens)                                       # [B, D], [B, Lq, D]
@@ -124,7 +125,6 @@ class PSTPNet(nn.Module):
         p_k = self.fc_p(_gather_rows(patches, sec_idx))                        # [B, kL, P, D]
 
         # 2. Spatial Region Selection (every kept second of every sample in one batched attention)
-        n = B * k * L
         p_flat = p_k.flatten(0, 1)                                             # [n, P, D]
         q_rep = q.repeat_interleave(k * L, dim=0).unsqueeze(1)                 # [n, 1, D]
         region, patch_w = self.spatial(q_rep, p_flat)                          # [n, 1, D], [n, 1, P]
@@ -145,5 +145,5 @@ class PSTPNet(nn.Module):
         pooled = (x * keep).sum(1) / keep.sum(1)
         logits = self.answer(torch.tanh(pooled * q))
         extras = {"segments": seg_idx, "seconds": sec_idx, "patches": patch_idx.view(B, k * L, m),
-                  "segment_weights": seg_w.squeeze(1).detach()}
+                  "segment_weights": seg_w.squeeze(1).detach(), "patch_weights": patch_w.view(B, k * L, P).detach()}
         return ModelOutput(logits, {}, extras)
