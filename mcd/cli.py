@@ -71,14 +71,15 @@ def cmd_answer(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from mcd.profiling import profile_report
+    from mcd.profile import profile_report
     print(profile_report(args.overrides).to_string())
     return 0
 
 
 def cmd_bench(args) -> int:
-    from mcd.profiling import bench_report
-    print(bench_report(args.model, args.overrides, batch_size=args.batch_size, steps=args.steps).to_string())
+    from mcd.profile import bench_report
+    print(bench_report(args.model, args.overrides, batch_size=args.batch_size, steps=args.steps,
+                       device=args.device, precision=args.precision).to_string())
     return 0
 
 
@@ -147,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", nargs="+", default=["mcd"])
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--steps", type=int, default=10)
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     b.add_argument("overrides", nargs="*")
     b.set_defaults(func=cmd_bench)
 

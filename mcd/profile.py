@@ -714,3 +714,65 @@ def make_dummy_batch(
     else:
         batch["label"] = torch.randint(0, dims.num_answers, (b,), generator=g)
     return batch
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The Table VIII report and the bench command
+# ----------------------------------------------------------------------------------------------------------------
+
+# The shapes each model was counted at in the papers: Music-AVQA, VGGish audio, 60 s (AVST keeps every 6th),
+# ResNet-18 14x14 patches for AVST, CLIP ViT-B/32 frames and 7x7 patches for the others, 93 words, 42 answers.
+PAPER_SHAPES = {
+    "avst": InputDims(audio_dim=128, visual_dim=512, patch_dim=512, num_patches=196, seconds=10, vocab_size=93),
+    "pstp": InputDims(audio_dim=128, visual_dim=512, patch_dim=512, num_patches=49, seconds=60, vocab_size=93),
+    "default": InputDims(audio_dim=128, visual_dim=512, seconds=60, vocab_size=93),
+}
+# Our row name -> the paper's Table VIII row.
+PAPER_ROWS = {"AVST": "AVST", "PSTP-Net": "PSTP-Net", "MCD N=1": "MCD AB N=1", "MCD N=2": "MCD AB N=2",
+              "MCD N=3": "MCD AB N=3"}
+
+
+def report_models(overrides: list[str] | None = None) -> list[tuple[str, str, list[str]]]:
+    """(row name, model name, config overrides) of every model in the package, MCD at N = 1, 2, 3."""
+    rows = [(f"MCD N={n}", "mcd", [f"model.mcd.num_blocks={n}"]) for n in (1, 2, 3)]
+    rows += [("AVST", "avst", []), ("PSTP-Net", "pstp", []), ("Q-only LSTM", "qonly", []),
+             ("MLP Q+A+V", "mlp", ["model.mlp.modalities=qav"])]
+    return [(name, model, o + list(overrides or [])) for name, model, o in rows]
+
+
+def _build(model: str, overrides: list[str]) -> tuple[nn.Module, InputDims]:
+    from mcd.config import load_config
+    from mcd.models.registry import build_model
+    cfg = load_config(None, [f"model.name={model}", *overrides])
+    dims = PAPER_SHAPES.get(model, PAPER_SHAPES["default"])
+    torch.manual_seed(0)
+    return build_model(cfg.model, dims).eval(), dims
+
+
+def profile_report(overrides: list[str] | None = None):
+    """Table VIII: parameters and per-sample cost of every model at batch 1, beside the paper's numbers."""
+    from mcd.paper import paper_table
+    paper = paper_table("VIII").set_index("method")
+    entries, paper_numbers = [], {}
+    for name, model, o in report_models(overrides):
+        m, dims = _build(model, o)
+        entries.append((name, m, make_dummy_batch(dims, 1, patches=dims.patch_dim is not None)))
+        if PAPER_ROWS.get(name) in paper.index:
+            row = paper.loc[PAPER_ROWS[name]]
+            paper_numbers[name] = (row["training_params_m"], row["flops_g"])
+    return profile_table(entries, paper=paper_numbers)
+
+
+def bench_report(models: list[str], overrides: list[str] | None = None, *, batch_size: int = 64, steps: int = 10,
+                 device: str = "cpu", precision: str = "fp32"):
+    """Samples/s for training and inference at the papers' shapes, with achieved FLOP/s as a fraction of a dense
+    matmul timed in the same process."""
+    import pandas as pd
+    rows = {}
+    for name, model, o in report_models(overrides):
+        if model not in models and name not in models:
+            continue
+        m, dims = _build(model, o)
+        rows[name] = bench(m, lambda b: make_dummy_batch(dims, b, patches=dims.patch_dim is not None),
+                           batch_size=batch_size, steps=steps, warmup=2, device=device, precision=precision)
+    return pd.DataFrame(rows).T
