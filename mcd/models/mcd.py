@@ -127,12 +127,14 @@ class MCDConfig:
 
 # Table VII rows -> switches. "A-query" = cross-attention whose global query is the AUDIO summary F_a (it attends
 # over the visual sequence: Eq. 3's second term); "V-query" = the VISUAL summary F_v attending over audio (Eq. 2).
+# "w/o attention" is "reasoning using only feature embedding" (Sec. IV-D-2): identity blocks. In the other rows a
+# branch left without any attention term keeps Eq. 4/5's residual FFN (no_attention_branch="ffn").
 def _att(sa: bool, sv: bool, aq: bool, vq: bool) -> dict:
     return {"self_audio": sa, "self_visual": sv, "a_query": aq, "v_query": vq}
 
 
 ATTENTION_VARIANTS: dict[str, dict] = {
-    "w/o attention": _att(False, False, False, False),
+    "w/o attention": _att(False, False, False, False) | {"no_attention_branch": "identity"},
     "Self-attention A": _att(True, False, False, False),
     "Self-attention V": _att(False, True, False, False),
     "Self-attention A+V": _att(True, True, False, False),
@@ -335,6 +337,7 @@ class Aggregator(nn.Module):
     def forward(self, f: torch.Tensor, f_q: torch.Tensor, f_tok: torch.Tensor, tok_mask: torch.Tensor):
         """f [B, k, D] (AB output), f_q [B, D], f_tok [B, L, D], tok_mask [B, L] -> f^_jq [B, D], clue index [B, k/2]."""
         k = f.size(1)
+        tok_mask = tok_mask | ~tok_mask.any(1, keepdim=True)                           # an all-pad question: no NaN
         F_j = temporal_mean(f).unsqueeze(1)                                            # DC
         f_bar = f_q + self.av_query_text(F_j, f_tok, f_tok, key_mask=tok_mask).squeeze(1)   # Eq. 6, line 1
         _, att, v = self.text_query_av.weights_and_values(f_bar.unsqueeze(1), f, f)    # att [B, h, 1, k]
