@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -54,6 +57,15 @@ def test_same_seed_same_bytes_other_seed_differs(tiny, tmp_path):
     other = synth.generate(tmp_path / "other", "tiny", 1, progress=False)
     assert other["content_hash"] != card["content_hash"]
     assert files(tmp_path / "other")["json_update/avqa-test.json"] != files(tiny)["json_update/avqa-test.json"]
+
+
+def test_same_bytes_in_another_process(tiny, tmp_path):
+    """String hashing differs between processes; the data set must not."""
+    code = (f"from mcd.data import synth; "
+            f"print(synth.generate({str(tmp_path / 'p')!r}, 'tiny', 0, progress=False)['content_hash'])")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": "123"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == json.loads((tiny / "synthavqa.json").read_text())["content_hash"]
 
 
 def test_records_are_official_and_parse(tiny):
