@@ -63,7 +63,8 @@ def experiment(profile: str, name: str, model: str = "mcd", *, seed: int | None 
     """A config for ``model`` under ``profile``: SynthAVQA of that profile unless ``overrides`` point the data
     elsewhere (e.g. ``data.root=/path/to/features``)."""
     p = STUDY_PROFILES[profile]
-    base = [f"name={name}", f"out_dir={REPO / 'runs' / profile}", f"model.name={model}",
+    from mcd.data.synth import PROFILES
+    base = [f"name={name}", f"data.seconds={PROFILES[p.synth].seconds}", f"out_dir={REPO / 'runs' / profile}", f"model.name={model}",
             f"data.root={data_root(profile)}", f"data.synth_profile={p.synth}",
             f"train.epochs={p.epochs}", f"train.batch_size={p.batch_size}", f"train.lr_step={p.lr_step}",
             f"train.seed={seed if seed is not None else p.seeds[0]}"]

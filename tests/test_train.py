@@ -109,3 +109,20 @@ def test_distributed_two_processes_gloo(toy_root, tmp_path):
     run = Run(out)
     assert run.finished and run.env["world_size"] == 2
     assert len(run.metrics) == 2 and len(run.predictions("test")) == 8
+
+
+@pytest.mark.parametrize("name", ["mcd", "qonly", "mlp", "real_qonly"])
+def test_shipped_configs_load(name):
+    from pathlib import Path
+
+    from mcd.config import load_config
+    cfg = load_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", ["train.epochs=1"])
+    assert cfg.train.epochs == 1 and cfg.train.lr == 1e-3
+
+
+def test_bad_override_is_a_clear_error():
+    from mcd.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(None, ["train.epoch=3"])
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_config(None, ["train.epochs=three"])
