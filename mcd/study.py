@@ -85,6 +85,33 @@ def runs(cfgs: list[ExperimentConfig], *, desc: str = "runs") -> list[Run]:
     return out
 
 
+def field_overrides(section: str, fields: dict) -> list[str]:
+    """{"num_blocks": 3, "self_audio": False} -> ["model.mcd.num_blocks=3", "model.mcd.self_audio=false"]."""
+    import yaml
+    return [f"{section}.{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+            for k, v in fields.items()]
+
+
+def run_variants(profile: str, variants: dict[str, dict], *, model: str = "mcd", seeds=None, overrides=(),
+                 desc: str = "variants") -> dict[str, list[Run]]:
+    """Train (or read back) every variant over ``seeds``. All runs of one model share the run name, so the same
+    config asked for by two chapters (the full model is a row of several tables) is trained once."""
+    from mcd.models.registry import config_key
+    seeds = list(seeds or STUDY_PROFILES[profile].seeds)
+    section = f"model.{config_key(model)}"
+    cfgs = {label: [experiment(profile, model, model, seed=s,
+                               overrides=field_overrides(section, fields) + list(overrides)) for s in seeds]
+            for label, fields in variants.items()}
+    flat = runs([c for cs in cfgs.values() for c in cs], desc=desc)
+    it = iter(flat)
+    return {label: [next(it) for _ in cs] for label, cs in cfgs.items()}
+
+
+def variant_table(results: dict[str, list[Run]], split: str = "test") -> pd.DataFrame:
+    """mean ± sd over seeds of each variant's scores (numeric twins in ``.attrs``)."""
+    return mean_sd({label: [scores_of(r, split) for r in rs] for label, rs in results.items()})
+
+
 def scores_of(run: Run, split: str = "test") -> dict:
     return {k: run.scores[split][k] for k in SCORE_COLUMNS}
 
