@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -107,8 +106,8 @@ def run_variants(profile: str, variants: dict[str, dict], *, model: str = "mcd",
     return {label: [next(it) for _ in cs] for label, cs in cfgs.items()}
 
 
-def variant_table(results: dict[str, list[Run]], split: str = "test") -> pd.DataFrame:
-    """mean ± sd over seeds of each variant's scores (numeric twins in ``.attrs``)."""
+def variant_table(results: dict[str, list[Run]], split: str = "test") -> SeedTable:
+    """mean ± sd over seeds of each variant's scores."""
     return mean_sd({label: [scores_of(r, split) for r in rs] for label, rs in results.items()})
 
 
@@ -116,14 +115,28 @@ def scores_of(run: Run, split: str = "test") -> dict:
     return {k: run.scores[split][k] for k in SCORE_COLUMNS}
 
 
-def mean_sd(rows: dict[str, list[dict]], columns=SCORE_COLUMNS) -> pd.DataFrame:
-    """{label: [score dict per seed]} -> a table of 'mean ± sd' strings and a numeric twin (``.attrs``)."""
-    mean = pd.DataFrame({k: pd.DataFrame(v)[list(columns)].mean() for k, v in rows.items()}).T
-    sd = pd.DataFrame({k: pd.DataFrame(v)[list(columns)].std(ddof=1) if len(v) > 1 else
-                       pd.Series(np.nan, index=list(columns)) for k, v in rows.items()}).T
-    text = mean.round(2).astype(str) + " ± " + sd.round(2).astype(str)
-    text.attrs.update(mean=mean, sd=sd, seeds={k: len(v) for k, v in rows.items()})
-    return text
+@dataclass
+class SeedTable:
+    """Scores over seeds: ``mean`` and ``sd`` per row and column, ``text`` as 'mean ± sd' for display."""
+
+    mean: pd.DataFrame
+    sd: pd.DataFrame
+    seeds: dict[str, int]
+
+    @property
+    def text(self) -> pd.DataFrame:
+        return self.mean.round(2).astype(str) + " ± " + self.sd.round(2).astype(str)
+
+    def _repr_html_(self) -> str:
+        return self.text._repr_html_()
+
+
+def mean_sd(rows: dict[str, list[dict]], columns=SCORE_COLUMNS) -> SeedTable:
+    """{label: [score dict per seed]} -> mean and sample sd over seeds (sd is NaN for a single seed)."""
+    frames = {k: pd.DataFrame(v)[list(columns)].astype(float) for k, v in rows.items()}
+    mean = pd.DataFrame({k: f.mean() for k, f in frames.items()}).T
+    sd = pd.DataFrame({k: f.std(ddof=1) for k, f in frames.items()}).T
+    return SeedTable(mean, sd, {k: len(v) for k, v in rows.items()})
 
 
 def side_by_side(paper: pd.DataFrame, ours: pd.DataFrame, columns: list[str], *, paper_data: str,
