@@ -22,12 +22,20 @@ from mcd.models.mcd import MCDConfig
 from mcd.models.pstp import PSTPConfig
 
 
+DATA_FORMATS = ("music_avqa", "avqa")
+_MUSIC_AVQA_FILES = (["{version}/avqa-train.json"], "{version}/avqa-val.json", "{version}/avqa-test.json")
+
+
 @dataclass
 class DataConfig:
     """Where the annotations and features are, and how to read them.
 
     Layout under ``root`` (the official release layout; SynthAVQA writes the same):
     ``{version}/avqa-{train,val,test}.json`` and ``feats/{name}/{video_id}.npy`` per feature set.
+
+    ``format="avqa"`` reads the AVQA data set of Yang et al. instead (``mcd.data.avqa``): multiple choice (so
+    ``multiple_choice`` is set), and the Music-AVQA default file names become ``{train,val,test}_qa.json``
+    (names set explicitly are kept). SynthAVQA writes those files too when asked for its multiple-choice view.
     """
 
     root: str = "data/synthavqa-default"
@@ -45,6 +53,17 @@ class DataConfig:
     synth_profile: str | None = "default"  # when root holds no data, generate SynthAVQA with this profile
     synth_seed: int = 0
     cache_dir: str | None = None         # where split feature arrays are cached (default: root/.cache)
+    format: str = "music_avqa"           # annotation format: music_avqa | avqa (Yang et al., multiple choice)
+
+    def __post_init__(self):
+        if self.format not in DATA_FORMATS:
+            raise ConfigError(f"data.format must be one of {list(DATA_FORMATS)}, got {self.format!r}")
+        if self.format == "avqa":
+            self.multiple_choice = True   # AVQA is multiple choice; there is nothing else to read
+            if (self.train_files, self.val_file, self.test_file) == _MUSIC_AVQA_FILES:
+                from mcd.data.avqa import SPLIT_FILES
+                self.train_files = [SPLIT_FILES["train"]]
+                self.val_file, self.test_file = SPLIT_FILES["val"], SPLIT_FILES["test"]
 
     def ann_root(self) -> Path:
         return Path(self.annotation_root or self.root)
@@ -113,6 +132,8 @@ class ExperimentConfig:
         d.pop("out_dir")
         d.pop("name")
         d["train"].pop("progress")
+        if d["data"]["format"] == "music_avqa":  # added later: at its default, earlier run folders keep their names
+            d["data"].pop("format")
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
 

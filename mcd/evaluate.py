@@ -1,6 +1,10 @@
 """Scoring as the field does it (``music_avqa_protocol.md``): 9 per-type accuracies, the Audio, Visual and
 Audio-Visual averages and the overall accuracy pooled over questions (micro averages), from a per-question
-prediction table that carries each question's own type (never looked up by batch index)."""
+prediction table that carries each question's own type (never looked up by batch index).
+
+AVQA (Yang et al.) predictions carry its 8 types instead: they score as the 8 per-type accuracies, their
+``average`` (the mean of the per-type accuracies: our reading of Table V's "Avg") and the pooled ``overall``; no
+modality averages. Which taxonomy a table carries is read from its type names."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -8,9 +12,17 @@ from collections import Counter, defaultdict
 import pandas as pd
 import torch
 
-from mcd.data.annotations import MODALITIES, TYPE_NAMES, Record
+from mcd.data.annotations import TAXONOMIES, TYPE_NAMES, Record, Taxonomy, taxonomy_of
 
 SCORE_COLUMNS = [*TYPE_NAMES, "Audio", "Visual", "Audio-Visual", "overall"]
+AVQA_SCORE_COLUMNS = [*TAXONOMIES["avqa"].names, "average", "overall"]
+
+
+def score_columns(taxonomy: str | Taxonomy = "music_avqa") -> list[str]:
+    """The score keys of a taxonomy in table order (Music-AVQA: ``SCORE_COLUMNS``)."""
+    tax = TAXONOMIES[taxonomy] if isinstance(taxonomy, str) else taxonomy
+    extra = list(tax.groups) if tax.groups else ["average"]
+    return [*tax.names, *extra, "overall"]
 
 
 @torch.no_grad()
@@ -49,22 +61,33 @@ def prediction_table(records: list[Record], predicted: list[str]) -> pd.DataFram
     return df
 
 
-def score(pred: pd.DataFrame) -> dict[str, float | None]:
+def score(pred: pd.DataFrame, taxonomy: str | Taxonomy | None = None) -> dict[str, float | None]:
     """Accuracy (%) per type, per modality (pooled over its questions) and overall, and the question count.
-    A type with no question scores None (not 0)."""
+    A type with no question scores None (not 0). ``taxonomy`` defaults to the one the table's types belong to;
+    one without modality groups (AVQA) reports ``average``, the mean over the types that have questions."""
     def acc(sel) -> float | None:
         return 100.0 * float(pred.loc[sel, "correct"].mean()) if sel.any() else None
 
-    out: dict[str, float | None] = {name: acc(pred["type"] == name) for name in TYPE_NAMES}
-    out.update({mod: acc(pred["modality"] == mod) for mod in MODALITIES})
+    if taxonomy is None:
+        tax = taxonomy_of(pred["type"].unique())
+    else:
+        tax = TAXONOMIES[taxonomy] if isinstance(taxonomy, str) else taxonomy
+    out: dict[str, float | None] = {name: acc(pred["type"] == name) for name in tax.names}
+    if tax.groups:
+        out.update({mod: acc(pred["modality"] == mod) for mod in tax.groups})
+    else:
+        per_type = [v for v in out.values() if v is not None]
+        out["average"] = sum(per_type) / len(per_type) if per_type else None
     out["overall"] = acc(pred["correct"].notna())
     out["n"] = int(len(pred))
     return out
 
 
 def scores_frame(rows: dict[str, dict]) -> pd.DataFrame:
-    """{label: score dict} -> a table with the standard columns in the paper's order."""
-    return pd.DataFrame.from_dict(rows, orient="index")[SCORE_COLUMNS]
+    """{label: score dict} -> a table with the standard columns in the paper's order (AVQA's for AVQA scores)."""
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    columns = SCORE_COLUMNS if set(SCORE_COLUMNS) <= set(frame.columns) or frame.empty else AVQA_SCORE_COLUMNS
+    return frame[columns]
 
 
 def majority_baseline(train: list[Record], test: list[Record], by: str = "type") -> pd.DataFrame:
@@ -95,5 +118,6 @@ def majority_baseline(train: list[Record], test: list[Record], by: str = "type")
 
 def type_counts(records: list[Record]) -> pd.Series:
     c = Counter(r.type_name for r in records)
-    return pd.Series({n: c.get(n, 0) for n in TYPE_NAMES})
+    names = TAXONOMIES[records[0].taxonomy].names if records else TYPE_NAMES
+    return pd.Series({n: c.get(n, 0) for n in names})
 

@@ -79,7 +79,7 @@ def ensure_data(cfg: ExperimentConfig, rank: int, world: int) -> None:
         from mcd.data.synth import ensure
         extra = cfg.data.visual_feats not in (None, "frames")
         ensure(Path(cfg.data.root), cfg.data.synth_profile, cfg.data.synth_seed, extra_visual_sets=extra,
-               progress=cfg.train.progress)
+               progress=cfg.train.progress, multiple_choice=cfg.data.format == "avqa")  # AVQA: its {split}_qa.json
     if world > 1:
         dist.barrier()
 

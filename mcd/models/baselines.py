@@ -2,9 +2,14 @@
 
 Table II concatenates the question, audio and visual embeddings of the basic encoders and classifies them with
 an MLP. ``MLPConfig.modalities`` picks the inputs (any of "q", "a", "v"), so one class covers all six rows.
+
+Multiple choice (``dims.num_options`` set, AVQA): the last layer maps to D instead of the answer classes, and each
+option scores by the dot product of that vector with the option's mean word embedding (scaled by 1/sqrt(D)), so
+the logits are [B, K], as MCD's.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +17,17 @@ from torch import nn
 
 from mcd.models.base import InputDims, ModelOutput
 from mcd.models.layers import QuestionEncoder
+
+
+def option_embeddings(embed: nn.Embedding, options: torch.Tensor) -> torch.Tensor:
+    """[B, K, Lo] option tokens -> [B, K, D]: the mean embedding of each option's real (non-pad) tokens."""
+    real = (options != 0).unsqueeze(-1).to(embed.weight.dtype)
+    return (embed(options) * real).sum(2) / real.sum(2).clamp(min=1.0)
+
+
+def score_options(z: torch.Tensor, embed: nn.Embedding, options: torch.Tensor) -> torch.Tensor:
+    """[B, D] fused vector, [B, K, Lo] options -> [B, K] logits."""
+    return (z.unsqueeze(1) * option_embeddings(embed, options)).sum(-1) / math.sqrt(z.size(-1))
 
 
 @dataclass
@@ -34,12 +50,17 @@ class QOnlyLSTM(nn.Module):
 
     def __init__(self, cfg: QOnlyConfig, dims: InputDims):
         super().__init__()
+        self.multiple_choice = dims.num_options is not None
         self.question = QuestionEncoder(dims.vocab_size, cfg.dim, cfg.bidirectional)
-        self.head = nn.Sequential(nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.dim, dims.num_answers))
+        n_out = cfg.dim if self.multiple_choice else dims.num_answers
+        self.head = nn.Sequential(nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.dim, n_out))
 
     def forward(self, batch: dict) -> ModelOutput:
         q, _ = self.question(batch["question"])
-        return ModelOutput(self.head(q))
+        z = self.head(q)
+        if self.multiple_choice:                      # the options share the question's word embedding
+            return ModelOutput(score_options(z, self.question.embed, batch["options"]))
+        return ModelOutput(z)
 
 
 class ModalityMLP(nn.Module):
@@ -57,9 +78,13 @@ class ModalityMLP(nn.Module):
         self.question = QuestionEncoder(dims.vocab_size, cfg.dim) if "q" in self.mods else None
         self.audio = nn.Linear(dims.audio_dim, cfg.dim) if "a" in self.mods else None
         self.visual = nn.Linear(dims.visual_dim, cfg.dim) if "v" in self.mods else None
+        self.multiple_choice = dims.num_options is not None
+        # Options are embedded with the question's word embedding, or their own when the question is not an input.
+        self.option_embed = (nn.Embedding(dims.vocab_size, cfg.dim, padding_idx=0)
+                             if self.multiple_choice and self.question is None else None)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.dim * len(self.mods), cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, dims.num_answers),
+            nn.Linear(cfg.hidden, cfg.dim if self.multiple_choice else dims.num_answers),
         )
 
     def forward(self, batch: dict) -> ModelOutput:
@@ -70,4 +95,8 @@ class ModalityMLP(nn.Module):
             parts.append(torch.relu(self.audio(batch["audio"])).mean(1))
         if self.visual is not None:
             parts.append(torch.relu(self.visual(batch["visual"])).mean(1))
-        return ModelOutput(self.mlp(torch.cat(parts, dim=-1)))
+        z = self.mlp(torch.cat(parts, dim=-1))
+        if self.multiple_choice:
+            embed = self.question.embed if self.question is not None else self.option_embed
+            return ModelOutput(score_options(z, embed, batch["options"]))
+        return ModelOutput(z)
