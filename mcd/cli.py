@@ -85,7 +85,7 @@ def cmd_bench(args) -> int:
 
 def cmd_study(args) -> int:
     from mcd.study import run_study
-    run_study(profile=args.profile, build_book=not args.no_book, notebooks=args.only)
+    run_study(profile=args.profile, build_book=not args.no_book, notebooks=args.only, jobs=args.jobs)
     return 0
 
 
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--profile", default="default", help="SynthAVQA profile: tiny (minutes) or default (the book)")
     st.add_argument("--no-book", action="store_true")
     st.add_argument("--only", nargs="*", default=None, help="run only these notebooks (stems)")
+    st.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (they share the CPU)")
     st.set_defaults(func=cmd_study)
     return p
 

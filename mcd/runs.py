@@ -130,9 +130,22 @@ class Run:
 
 
 def get_or_train(cfg, *, retrain: bool = False) -> Run:
-    """Return the finished run for ``cfg``; train it first if none exists (resuming a partial one)."""
+    """Return the finished run for ``cfg``; train it first if none exists (resuming a partial one).
+
+    A lock file serialises processes that ask for the same run (notebooks executed in parallel share runs):
+    the second one waits, then reads the finished run instead of training it again."""
+    import fcntl
+
     from mcd.train import train
     run = Run(run_dir(cfg))
-    if retrain or not run.finished:
-        train(cfg, out=run.path)
+    if run.finished and not retrain:
+        return run
+    run.path.mkdir(parents=True, exist_ok=True)
+    with open(run.path / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if retrain or not run.finished:
+                train(cfg, out=run.path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return run
