@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.container import BarContainer
 import pandas as pd
 import seaborn as sns
 
@@ -36,3 +37,56 @@ def answer_shares(shares: pd.DataFrame, title: str = ""):
     g.set_axis_labels("share of the type's questions (%)", "")
     g.figure.suptitle(title, y=1.02)
     return g.figure
+
+
+def paper_vs_ours_panels(df: pd.DataFrame, *, x: str, panel: str, y: str = "accuracy", hue: str = "source",
+                         sd: str | None = None, title: str = "", ylabel: str = "accuracy (%)", col_wrap: int = 2):
+    """:func:`paper_vs_ours` with one panel per value of ``panel`` (e.g. per score column), ``col_wrap`` panels a
+    row, one legend below; ``sd`` names a column of standard deviations drawn as error bars."""
+    panels = list(dict.fromkeys(df[panel]))
+    ncols = min(len(panels), col_wrap)
+    nrows = -(-len(panels) // ncols)
+    width = max(4.0, 0.8 * df[x].nunique() + 1.5)
+    total = max(8.0, width * ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(total, 3.8 * nrows), squeeze=False)
+    flat = list(axes.flat)
+    hue_order = list(dict.fromkeys(df[hue]))
+    for ax, name in zip(flat, panels):
+        sub = df[df[panel] == name]
+        sns.barplot(data=sub, x=x, y=y, hue=hue, ax=ax, errorbar=None, hue_order=hue_order)
+        if sd is not None:
+            order = [t.get_text() for t in ax.get_xticklabels()]
+            containers = [c for c in ax.containers if isinstance(c, BarContainer)]
+            if len(containers) != len(hue_order):   # seaborn 0.13 makes one per level, empty for absent ones
+                containers = [c for c in containers if len(c)]
+                levels = [h for h in hue_order if (sub[hue] == h).any()]
+            else:
+                levels = hue_order
+            for level, container in zip(levels, containers):
+                errs = sub[sub[hue] == level].set_index(x)[sd]
+                for bar in container:
+                    cx = bar.get_x() + bar.get_width() / 2
+                    err = errs.get(order[int(round(cx))]) if 0 <= round(cx) < len(order) else None
+                    if err is not None and pd.notna(err):
+                        ax.errorbar(cx, bar.get_height(), yerr=err, color="black", capsize=3, lw=1)
+        ax.set_title(str(name))
+        ax.set_xlabel("")
+        ax.set_ylabel(ylabel if ax in axes[:, 0] else "")
+        ax.tick_params(axis="x", rotation=30)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    for ax in flat[len(panels):]:
+        ax.set_visible(False)
+    handles = {}
+    for ax in flat[:len(panels)]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    one_row = sum(len(k) + 6 for k in handles) < 11 * total       # about 11 characters of small text an inch
+    lines = 1 if one_row else len(handles)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, (0.03 + 0.06 * lines) / nrows, 1, 1))
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles) if one_row else 1,
+               fontsize="small", frameon=False)
+    return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,10 @@ from mcd.evaluate import SCORE_COLUMNS
 from mcd.runs import Run, get_or_train
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["datasets", "table2_fusion"]  # executed in this order; later issues append theirs
+# Executed in this order (the longest first, so that `--jobs` keeps every worker busy).
+NOTEBOOKS = ["table7_attention", "fig5_late_fusion", "table3_sota", "table4_backbones", "table9_lef",
+             "table10_losses", "table6_text_encoder", "table8_efficiency", "table2_fusion", "table5_avqa",
+             "datasets"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,8 @@ def experiment(profile: str, name: str, model: str = "mcd", *, seed: int | None 
     base = [f"name={name}", f"data.seconds={PROFILES[p.synth].seconds}", f"out_dir={REPO / 'runs' / profile}", f"model.name={model}",
             f"data.root={data_root(profile)}", f"data.synth_profile={p.synth}",
             f"train.epochs={p.epochs}", f"train.batch_size={p.batch_size}", f"train.lr_step={p.lr_step}",
-            f"train.seed={seed if seed is not None else p.seeds[0]}"]
+            f"train.seed={seed if seed is not None else p.seeds[0]}",
+            "train.progress=false"]  # notebooks show one bar over runs, not one per epoch
     from mcd.models.registry import config_key
     key = config_key(model)
     for k in dim_keys or ("dim",):
@@ -106,13 +111,14 @@ def run_variants(profile: str, variants: dict[str, dict], *, model: str = "mcd",
     return {label: [next(it) for _ in cs] for label, cs in cfgs.items()}
 
 
-def variant_table(results: dict[str, list[Run]], split: str = "test") -> SeedTable:
+def variant_table(results: dict[str, list[Run]], split: str = "test", columns=SCORE_COLUMNS) -> SeedTable:
     """mean ± sd over seeds of each variant's scores."""
-    return mean_sd({label: [scores_of(r, split) for r in rs] for label, rs in results.items()})
+    return mean_sd({label: [scores_of(r, split) for r in rs] for label, rs in results.items()}, columns)
 
 
 def scores_of(run: Run, split: str = "test") -> dict:
-    return {k: run.scores[split][k] for k in SCORE_COLUMNS}
+    """A run's scores on ``split`` (every accuracy key of its taxonomy; the question count left out)."""
+    return {k: v for k, v in run.scores[split].items() if k != "n"}
 
 
 @dataclass
@@ -158,19 +164,303 @@ def data_label(profile: str, overrides: list[str] | None = None) -> str:
 
 
 # --------------------------------------------------------------------------------------------- the whole study
-def run_study(profile: str = "default", *, build_book: bool = True, notebooks: list[str] | None = None) -> None:
-    """Execute each notebook with papermill into ``book/generated/`` and build the Jupyter Book with -W."""
+def run_study(profile: str = "default", *, build_book: bool = True, notebooks: list[str] | None = None,
+              jobs: int = 1) -> None:
+    """Execute each notebook with papermill into ``book/generated/`` and build the Jupyter Book with -W.
+
+    ``jobs`` > 1 executes that many notebooks at once, each with an equal share of the CPU threads; runs two
+    notebooks share are trained once (``get_or_train`` locks a run while it trains)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import papermill
 
     out_dir = REPO / "book" / "generated"
     out_dir.mkdir(parents=True, exist_ok=True)
-    for nb in notebooks or NOTEBOOKS:
-        print(f"== executing notebooks/{nb}.ipynb (profile {profile})", flush=True)
+    if jobs > 1:  # kernels inherit the environment: split the cores between them
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+
+    def execute(nb: str) -> str:
+        t0 = time.time()
         papermill.execute_notebook(str(REPO / "notebooks" / f"{nb}.ipynb"), str(out_dir / f"{nb}.ipynb"),
                                    parameters={"profile": profile}, cwd=str(REPO / "notebooks"),
                                    progress_bar=False, log_output=False)
+        return f"== executed notebooks/{nb}.ipynb (profile {profile}) in {time.time() - t0:.0f} s"
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for line in pool.map(execute, notebooks or NOTEBOOKS):
+            print(line, flush=True)
     if build_book:
         cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPO), "-W", "-n", "--keep-going"]
         print("== building the book:", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=REPO)
         print(f"== book: {REPO / '_build' / 'html' / 'index.html'}")
+
+
+# ------------------------------------------------------------------------------------- helpers of the ablations
+def paper_rows_as_variants(paper: pd.DataFrame, variants: dict[str, dict], switches: list[str], *,
+                           translate: dict[str, dict] | None = None) -> pd.DataFrame:
+    """The paper's ablation table indexed by our variant labels, matched on ``switches`` (columns of the paper's
+    CSV that are also ``MCDConfig`` fields; 0/1 read as booleans, ``translate`` maps the paper's strings to our
+    values, e.g. ``{"text_encoder": {"Bi-LSTM": "bilstm"}}``). Every paper row must match exactly one variant."""
+    from mcd.models.mcd import MCDConfig
+    translate = translate or {}
+    configs = {label: MCDConfig(**fields) for label, fields in variants.items()}
+    labels = []
+    for _, row in paper.iterrows():
+        want = {}
+        for s in switches:
+            v = row[s]
+            want[s] = translate[s].get(v, v) if s in translate else (bool(v) if isinstance(v, (int, float)) else v)
+        hits = [label for label, c in configs.items() if all(getattr(c, s) == v for s, v in want.items())]
+        if len(hits) != 1:
+            raise ValueError(f"paper row {dict(row)} matches {len(hits)} variants ({hits}), not one")
+        labels.append(hits[0])
+    out = paper.copy()
+    out.index = labels
+    return out
+
+
+def paper_vs_ours_long(paper: pd.DataFrame, ours: SeedTable, columns: list[str], *, paper_data: str,
+                       ours_data: str, x: str = "variant") -> pd.DataFrame:
+    """Tidy rows (``x``, score, accuracy, sd, source) of the paper's table and our mean ± sd, for the figures.
+    The source names the data each number was measured on; paper rows have no sd."""
+    n = max(ours.seeds.values())
+    parts = []
+    for col in columns:
+        if col in paper.columns:
+            parts.append(pd.DataFrame({x: paper.index, "score": col, "accuracy": paper[col].values,
+                                       "sd": float("nan"), "source": f"paper ({paper_data})"}))
+        parts.append(pd.DataFrame({x: ours.mean.index, "score": col, "accuracy": ours.mean[col].values,
+                                   "sd": ours.sd[col].values,
+                                   "source": f"ours ({ours_data}), mean ± sd over {n} seeds"}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def contrast(table: SeedTable, a: str, b: str, column: str = "overall") -> dict:
+    """Row ``a`` minus row ``b`` in ``column``: the difference of the means, its standard error over seeds,
+    the difference in units of the pooled sd, and ``clear`` (more than two standard errors from 0)."""
+    import math
+    diff = float(table.mean.loc[a, column] - table.mean.loc[b, column])
+    sa, sb = float(table.sd.loc[a, column]), float(table.sd.loc[b, column])
+    na, nb = table.seeds[a], table.seeds[b]
+    se = math.sqrt(sa ** 2 / na + sb ** 2 / nb) if na > 1 and nb > 1 else float("nan")
+    pooled = math.sqrt((sa ** 2 + sb ** 2) / 2) if na > 1 and nb > 1 else float("nan")
+    in_sd = diff / pooled if pooled > 0 else float("nan")
+    clear = bool(se > 0 and abs(diff) > 2 * se)
+    return {"a": a, "b": b, "column": column, "diff": diff, "se": se, "pooled_sd": pooled, "in_sd": in_sd,
+            "clear": clear}
+
+
+def contrast_text(c: dict) -> str:
+    """One sentence for a :func:`contrast`."""
+    import math
+    if not math.isnan(c["in_sd"]):
+        size = f"{c['in_sd']:+.1f} pooled sd"
+    else:
+        size = "no spread over seeds" if c["pooled_sd"] == 0 else "no sd (one seed)"
+    call = ("more than two standard errors from zero" if c["clear"]
+            else "within two standard errors of zero, i.e. not distinguishable from seed noise")
+    return (f"{c['a']} minus {c['b']} ({c['column']}): {c['diff']:+.2f} points = {size}; "
+            f"standard error {c['se']:.2f}, {call}")
+
+
+def best_row(table: SeedTable, column: str = "overall") -> tuple[str, dict | None]:
+    """The row with the highest mean in ``column`` and its :func:`contrast` with the runner-up."""
+    order = table.mean[column].sort_values(ascending=False).index
+    return order[0], (contrast(table, order[0], order[1], column) if len(order) > 1 else None)
+
+
+def association_block_parts(overrides: list[str] | None = None) -> pd.Series:
+    """Parameters of ONE MCD association block, by part, the audio and visual branches summed, at the config's
+    width (the paper's D = 512 unless ``overrides`` change it). Every part is an ``nn.Linear`` or
+    ``nn.BatchNorm1d`` inside, so thop counts all of them."""
+    from mcd.config import load_config
+    from mcd.models.mcd import AssociationBlock
+    block = AssociationBlock(load_config(None, ["model.name=mcd", *(overrides or [])]).model.mcd)
+
+    def n(m):
+        return 0 if m is None else sum(p.numel() for p in m.parameters())
+
+    parts = {"self-attention projections": 0, "cross-attention projections": 0, "FFN": 0, "BatchNorm": 0}
+    for br in (block.audio, block.visual):
+        parts["self-attention projections"] += n(br.self_attn)
+        parts["cross-attention projections"] += n(br.cross_attn)
+        parts["FFN"] += n(br.ffn)
+        parts["BatchNorm"] += n(br.bn_att) + n(br.bn_ffn)
+    assert sum(parts.values()) == n(block), "a parameter of the block is in no part"
+    return pd.Series(parts, name="parameters")
+
+
+# ------------------------------------------------------------------------------------------ peers and curves
+PEERS = {"avst": "AVST", "pstp": "PSTP-Net"}   # our model name -> the paper's
+PEER_LR = ("own", "mcd")
+
+
+def peer_recipe(model: str) -> ExperimentConfig:
+    """A peer's own recipe, ``configs/{model}.yaml`` (its public code's optimiser, inputs and sampling)."""
+    if model not in PEERS:
+        raise ValueError(f"{model!r} is not a peer; peers: {sorted(PEERS)}")
+    return load_config(REPO / "configs" / f"{model}.yaml")
+
+
+def peer_experiment(profile: str, model: str, *, seed: int | None = None, overrides: list[str] | None = None,
+                    lr: str = "own") -> ExperimentConfig:
+    """A peer (``avst``, ``pstp``) under ``profile``: the profile's data, width, epochs, batch size and lr step,
+    as every model of the study gets; from the peer's own config (``peer_recipe``) its input feature sets, its
+    time steps per clip (AVST: 10, i.e. every 6th of 60 s, every 2nd of SynthAVQA default's 20 s) and, with
+    ``lr='own'``, its learning rate (``lr='mcd'`` keeps MCD's). ``overrides`` come last and win."""
+    if lr not in PEER_LR:
+        raise ValueError(f"lr must be one of {PEER_LR}, got {lr!r}")
+    own = peer_recipe(model)
+    recipe = [f"data.visual_feats={_yaml_scalar(own.data.visual_feats)}",
+              f"data.patch_feats={_yaml_scalar(own.data.patch_feats)}"]
+    if lr == "own":
+        recipe.append(f"train.lr={own.train.lr}")
+    user = list(overrides or [])
+    cfg = experiment(profile, model, model, seed=seed, overrides=recipe + user)
+    if not any(o.split("=", 1)[0].strip() == "data.stride" for o in user):
+        steps = len(range(0, own.data.seconds, own.data.stride))
+        stride = max(1, cfg.data.seconds // steps)
+        cfg = experiment(profile, model, model, seed=seed, overrides=recipe + [f"data.stride={stride}"] + user)
+    return cfg
+
+
+def _yaml_scalar(v) -> str:
+    return "null" if v is None else str(v)
+
+
+def model_configs(profile: str, model: str, *, seeds=None, overrides=(), peer_lr: str = "own") -> list[ExperimentConfig]:
+    """One config per seed for any model of the study, built the way every chapter builds it (so that the same
+    model is one set of runs across chapters): MCD and the Table II baselines by ``experiment``, the peers by
+    ``peer_experiment``."""
+    seeds = list(seeds or STUDY_PROFILES[profile].seeds)
+    if model in PEERS:
+        return [peer_experiment(profile, model, seed=s, overrides=list(overrides), lr=peer_lr) for s in seeds]
+    return [experiment(profile, model, model, seed=s, overrides=list(overrides)) for s in seeds]
+
+
+def model_runs(profile: str, models: dict[str, str], *, seeds=None, overrides=(), peer_lr: str = "own",
+               desc: str = "models") -> dict[str, list[Run]]:
+    """{label: model name} -> {label: runs over seeds}, trained (or read back) under one progress bar."""
+    return run_groups({label: model_configs(profile, m, seeds=seeds, overrides=overrides, peer_lr=peer_lr)
+                       for label, m in models.items()}, desc=desc)
+
+
+def uses_synth(overrides: list[str] | None = None) -> bool:
+    """True unless ``overrides`` point the data elsewhere (the same test ``data_label`` makes)."""
+    return not any(o.startswith("data.root=") for o in overrides or [])
+
+
+def ensure_extra_visual_sets(profile: str, overrides: list[str] | None = None) -> dict | None:
+    """Make sure the profile's SynthAVQA holds the extra frame-level sets that emulate other backbones
+    (``resnet18``, ``clip_b32``, ``swinv2``). The trainer generates data only when none exists, so it never adds
+    them to an existing data set. Returns the data card, or None when ``overrides`` point at other data."""
+    if not uses_synth(overrides):
+        return None
+    return add_extra_visual_sets(data_root(profile), STUDY_PROFILES[profile].synth, 0)
+
+
+def add_extra_visual_sets(root, synth_profile: str, seed: int = 0) -> dict:
+    """Add the extra visual sets to the SynthAVQA data set in ``root`` without removing or rewriting any file
+    already there, since other processes (notebooks run in parallel) may be reading it. The data set is generated
+    with the extra sets into a sibling folder; if its annotations and scenes are those of ``root`` (they are, as
+    the extra sets draw from their own random stream), the new feature folders are moved in and then the card
+    is replaced, each by one rename. Otherwise ``root`` is regenerated as ``mcd.data.synth.ensure`` does."""
+    import filecmp
+    import shutil
+
+    from mcd.data import synth
+    root = Path(root)
+    if synth.read_card(root) is None:
+        return synth.ensure(root, synth_profile, seed, extra_visual_sets=True)
+    card = synth.ensure(root, synth_profile, seed)          # a current data set (regenerated only if stale)
+    if card.get("extra_visual_sets"):
+        return card
+    tmp = root.with_name(f"{root.name}.extra-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        new = synth.generate(tmp, synth_profile, seed, extra_visual_sets=True, progress=False)
+        same = [synth.ANNOTATION_DIR + f"/avqa-{s}.json" for s in synth.SPLITS] + ["scenes.json", "evidence.json"]
+        if not all(filecmp.cmp(root / f, tmp / f, shallow=False) for f in same):
+            return synth.ensure(root, synth_profile, seed, extra_visual_sets=True)
+        for name in sorted(set(new["feature_sets"]) - set(card["feature_sets"])):
+            if not (root / "feats" / name).exists():
+                os.replace(tmp / "feats" / name, root / "feats" / name)
+        os.replace(tmp / synth.CARD_NAME, root / synth.CARD_NAME)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return synth.read_card(root)
+
+
+def seed_of(run: Run) -> int:
+    return run.config["train"]["seed"]
+
+
+def curves(results: dict[str, list[Run]]) -> pd.DataFrame:
+    """Tidy per-epoch accuracies: one row per (label, seed, epoch, split) with ``accuracy``, from metrics.csv."""
+    frames = []
+    for label, rs in results.items():
+        for r in rs:
+            m = r.metrics[["epoch", "val_acc", "test_acc"]].rename(columns={"val_acc": "val", "test_acc": "test"})
+            m = m.melt(id_vars="epoch", var_name="split", value_name="accuracy")
+            m.insert(0, "seed", seed_of(r))
+            m.insert(0, "variant", label)
+            frames.append(m)
+    return pd.concat(frames, ignore_index=True)
+
+
+def curve_summary(results: dict[str, list[Run]]) -> pd.DataFrame:
+    """Per run: the best-val epoch (first maximum, as the trainer keeps it) and the test accuracy there; the
+    last epoch's val and test and their gap (val - test); the test change from the best-val epoch to the last
+    (negative: test fell after the checkpoint was chosen); the gap's change over the same epochs; and the
+    number of test questions, for the binomial resolution of one test accuracy."""
+    rows = []
+    for label, rs in results.items():
+        for r in rs:
+            m = r.metrics
+            best = int(m["val_acc"].idxmax())
+            last = len(m) - 1
+            gap_best = m.loc[best, "val_acc"] - m.loc[best, "test_acc"]
+            gap_last = m.loc[last, "val_acc"] - m.loc[last, "test_acc"]
+            rows.append({
+                "variant": label, "seed": seed_of(r), "epochs": int(m.loc[last, "epoch"]),
+                "best_val_epoch": int(m.loc[best, "epoch"]), "val_at_best": m.loc[best, "val_acc"],
+                "test_at_best_val": m.loc[best, "test_acc"], "max_test": m["test_acc"].max(),
+                "final_val": m.loc[last, "val_acc"], "final_test": m.loc[last, "test_acc"],
+                "final_gap": gap_last, "gap_change": gap_last - gap_best,
+                "test_after_best": m.loc[last, "test_acc"] - m.loc[best, "test_acc"],
+                "n_test": int(r.scores["test"]["n"]),
+            })
+    return pd.DataFrame(rows)
+
+
+def scores_long(results: dict[str, list[Run]], split: str = "test", columns=SCORE_COLUMNS) -> pd.DataFrame:
+    """One row per (label, seed, score column) with ``accuracy``: the per-seed data behind a SeedTable, for
+    figures that draw the spread over seeds themselves."""
+    rows = [{"label": label, "seed": seed_of(r), "column": c, "accuracy": scores_of(r, split)[c]}
+            for label, rs in results.items() for r in rs for c in columns]
+    return pd.DataFrame(rows)
+
+
+def contrasts(table: SeedTable, pairs: list[tuple[str, str]], columns=("overall",), *,
+              paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One :func:`contrast` per (a, b) pair and column; with ``paper`` (indexed by the same labels) also the
+    paper's difference ``paper_diff`` for the same pair, NaN where the paper has no such number."""
+    rows = []
+    for a, b in pairs:
+        for col in columns:
+            r = contrast(table, a, b, col)
+            if paper is not None:
+                ok = col in paper.columns and a in paper.index and b in paper.index
+                r["paper_diff"] = float(paper.loc[a, col] - paper.loc[b, col]) if ok else float("nan")
+            rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def run_groups(cfgs: dict, *, desc: str = "runs") -> dict:
+    """{key: [config per seed]} -> {key: [Run per seed]}, trained (or read back) under one progress bar; a
+    config that appears under several keys is trained once."""
+    flat = runs([c for cs in cfgs.values() for c in cs], desc=desc)
+    it = iter(flat)
+    return {key: [next(it) for _ in cs] for key, cs in cfgs.items()}
