@@ -90,3 +90,42 @@ def paper_vs_ours_panels(df: pd.DataFrame, *, x: str, panel: str, y: str = "accu
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles) if one_row else 1,
                fontsize="small", frameon=False)
     return fig
+
+
+def grouped_bars(df: pd.DataFrame, *, x: str, hue: str, col: str | None = None, y: str = "accuracy",
+                 title: str = "", ylabel: str = "accuracy (%)", order=None, hue_order=None, col_order=None,
+                 height: float = 3.6, aspect: float = 1.6):
+    """Bars of ``y`` by ``x`` and ``hue``, one panel per ``col`` value. ``df`` holds one row per observation (a
+    seed of ours, or the paper's single number): the bar is their mean and the black line ±1 sd over them,
+    drawn only where there are several."""
+    g = sns.catplot(data=df, x=x, y=y, hue=hue, col=col, kind="bar", errorbar="sd", order=order,
+                    hue_order=hue_order, col_order=col_order, height=height, aspect=aspect, sharey=True,
+                    err_kws={"color": "black", "linewidth": 1}, capsize=0.15)
+    g.set_axis_labels("", ylabel)
+    if col is not None:
+        g.set_titles("{col_name}")
+    for ax in g.axes.flat:
+        ax.tick_params(axis="x", rotation=35)
+    if g.legend is not None:
+        g.legend.set_title(None)
+    g.figure.suptitle(title, y=1.03)
+    return g.figure
+
+
+def learning_curves(df: pd.DataFrame, *, col: str = "variant", hue: str = "split", col_order=None,
+                    col_wrap: int | None = 4, title: str = "", ylabel: str = "accuracy (%)"):
+    """Per-epoch accuracy, one panel per ``col`` value: the mean line over seeds and a ±1 sd band (as the curves
+    of the paper's Fig. 5: val and test after every epoch). ``df``: epoch, accuracy, ``hue``, ``col``, seed."""
+    from matplotlib.ticker import MaxNLocator
+
+    g = sns.relplot(data=df, x="epoch", y="accuracy", hue=hue, col=col, col_order=col_order, col_wrap=col_wrap,
+                    kind="line", errorbar="sd", marker="o", markersize=3, height=2.8, aspect=1.2,
+                    facet_kws={"sharey": True, "sharex": True})
+    g.set_axis_labels("epoch", ylabel)
+    g.set_titles("{col_name}")
+    for ax in g.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if g.legend is not None:
+        g.legend.set_title(None)
+    g.figure.suptitle(title, y=1.03)
+    return g.figure

@@ -90,4 +90,4 @@ def qonly_config(profile: str, root: Path, seed: int = 1, overrides=None):
         f"data.root={root}", "data.synth_profile=null", "data.audio_feats=null", "data.visual_feats=null",
         f"data.train_files=[{PARTIAL_TRAIN}, json_update/avqa-val.json]", "data.version=json_update",
         "train.select=last", f"model.qonly.dim={512 if profile != 'tiny' else p.dim}",
-        f"train.epochs={10 if profile != 'tiny' else 1}", *(overrides or [])])
+        f"train.epochs={5 if profile != 'tiny' else 1}", *(overrides or [])])

@@ -1,0 +1,148 @@
+"""Paired comparisons (mcd.stats): known exact p-values, the identical-model case, the refusal of unpaired data,
+and the bootstrap shortcut checked against plain index resampling."""
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mcd import stats
+from mcd.runs import Run, atomic_write_csv, atomic_write_text
+
+
+def correctness(both: int, a_only: int, b_only: int, neither: int, seed: int = 0):
+    """Paired correctness vectors with the given cell counts, shuffled."""
+    a = np.array([1] * both + [1] * a_only + [0] * b_only + [0] * neither, dtype=bool)
+    b = np.array([1] * both + [0] * a_only + [1] * b_only + [0] * neither, dtype=bool)
+    order = np.random.default_rng(seed).permutation(len(a))
+    return a[order], b[order]
+
+
+def predictions(ids, correct, types=None) -> pd.DataFrame:
+    return pd.DataFrame({"question_id": ids, "type": types or ["A-Count"] * len(ids), "correct": correct})
+
+
+# ------------------------------------------------------------------------------------------------------ McNemar
+def test_mcnemar_known_discordant_counts():
+    a, b = correctness(both=50, a_only=1, b_only=9, neither=40)
+    r = stats.mcnemar_exact(a, b)
+    assert (r.b, r.c, r.n) == (1, 9, 100)
+    # P(X <= 1) for X ~ Bin(10, 1/2) = 11/1024, doubled.
+    assert r.pvalue == pytest.approx(22 / 1024, rel=1e-12)
+
+
+def test_mcnemar_matches_hand_binomial_and_is_symmetric():
+    a, b = correctness(both=10, a_only=3, b_only=12, neither=5, seed=3)
+    expected = 2 * sum(comb(15, k) for k in range(0, 4)) / 2 ** 15
+    assert stats.mcnemar_exact(a, b).pvalue == pytest.approx(expected, rel=1e-12)
+    assert stats.mcnemar_exact(b, a).pvalue == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcnemar_identical_and_balanced_give_one():
+    a, _ = correctness(both=30, a_only=0, b_only=0, neither=20)
+    r = stats.mcnemar_exact(a, a.copy())
+    assert (r.b, r.c, r.pvalue) == (0, 0, 1.0)
+    a, b = correctness(both=30, a_only=7, b_only=7, neither=20)
+    assert stats.mcnemar_exact(a, b).pvalue == pytest.approx(1.0)
+
+
+def test_mcnemar_rejects_bad_input():
+    with pytest.raises(ValueError):
+        stats.mcnemar_exact([True, False], [True])
+    with pytest.raises(ValueError):
+        stats.mcnemar_exact([0, 2], [1, 1])
+    with pytest.raises(ValueError):
+        stats.mcnemar_exact([], [])
+
+
+# ---------------------------------------------------------------------------------------------------- bootstrap
+def test_bootstrap_identical_predictions():
+    a, _ = correctness(both=60, a_only=0, b_only=0, neither=40)
+    r = stats.paired_bootstrap(a, a.copy(), n_boot=2000, seed=1)
+    assert r.diff == 0.0 and r.low == 0.0 and r.high == 0.0
+    assert r.pvalue == 1.0
+
+
+def test_bootstrap_clear_difference():
+    a, b = correctness(both=400, a_only=120, b_only=20, neither=460)
+    r = stats.paired_bootstrap(a, b, n_boot=5000, seed=0)
+    assert r.diff == pytest.approx(100 * (120 - 20) / 1000)
+    assert 0 < r.low < r.diff < r.high
+    assert r.pvalue < 0.001
+    assert r.pvalue >= 1 / 5001  # never 0
+
+
+def test_bootstrap_no_evidence_when_balanced():
+    a, b = correctness(both=400, a_only=30, b_only=30, neither=540)
+    r = stats.paired_bootstrap(a, b, n_boot=4000, seed=0)
+    assert r.diff == 0.0
+    assert r.low < 0 < r.high
+    assert r.pvalue > 0.5
+
+
+def test_bootstrap_is_seeded():
+    a, b = correctness(both=200, a_only=25, b_only=15, neither=160)
+    r1 = stats.paired_bootstrap(a, b, n_boot=3000, seed=7)
+    r2 = stats.paired_bootstrap(a, b, n_boot=3000, seed=7)
+    r3 = stats.paired_bootstrap(a, b, n_boot=3000, seed=8)
+    assert r1 == r2
+    assert (r1.low, r1.high, r1.pvalue) != (r3.low, r3.high, r3.pvalue)
+
+
+def test_bootstrap_shortcut_equals_index_resampling():
+    """The multinomial shortcut must give the distribution of resampling question indices."""
+    a, b = correctness(both=300, a_only=40, b_only=25, neither=135, seed=2)
+    r = stats.paired_bootstrap(a, b, n_boot=20_000, seed=0)
+    rng = np.random.default_rng(123)
+    d = a.astype(float) - b.astype(float)
+    idx = rng.integers(0, len(d), size=(20_000, len(d)))
+    naive = 100 * d[idx].mean(axis=1)
+    lo, hi = np.quantile(naive, [0.025, 0.975])
+    assert r.low == pytest.approx(lo, abs=0.6)
+    assert r.high == pytest.approx(hi, abs=0.6)
+    naive_p = (1 + (np.abs(naive - r.diff) >= abs(r.diff) - 1e-9).sum()) / (1 + len(naive))
+    assert r.pvalue == pytest.approx(naive_p, abs=0.01)
+
+
+# ------------------------------------------------------------------------------------------- prediction tables
+def test_compare_predictions_joins_on_question_id():
+    a, b = correctness(both=20, a_only=6, b_only=1, neither=3)
+    ids = list(range(100, 130))
+    pa = predictions(ids, a)
+    pb = predictions(ids, b).sample(frac=1.0, random_state=0)  # another order: the join must pair them
+    out = stats.compare_predictions(pa, pb, n_boot=1000)
+    assert (out["n"], out["a_only"], out["b_only"]) == (30, 6, 1)
+    assert out["acc_a"] == pytest.approx(100 * 26 / 30)
+    assert out["acc_b"] == pytest.approx(100 * 21 / 30)
+    assert out["diff"] == pytest.approx(out["acc_a"] - out["acc_b"])
+    assert out["p_mcnemar"] == pytest.approx(stats.mcnemar_exact(a, b).pvalue)
+
+
+def test_compare_predictions_refuses_mismatched_questions():
+    a, b = correctness(both=5, a_only=1, b_only=1, neither=3)
+    with pytest.raises(ValueError, match="different questions"):
+        stats.compare_predictions(predictions(list(range(10)), a), predictions(list(range(1, 11)), b))
+    with pytest.raises(ValueError, match="different questions"):
+        stats.compare_predictions(predictions(list(range(10)), a), predictions(list(range(9)), b[:9]))
+    with pytest.raises(ValueError, match="twice"):
+        stats.compare_predictions(predictions([0, 0, 1], a[:3]), predictions([0, 1, 2], b[:3]))
+
+
+def test_compare_runs_pairs_seed_by_seed(tmp_path):
+    def fake_run(name, seed, correct):
+        path = tmp_path / name
+        atomic_write_text(path / "config.yaml", f"train:\n  seed: {seed}\n")
+        atomic_write_csv(path / "predictions_test.csv", predictions(list(range(len(correct))), correct))
+        return Run(path)
+
+    a, b = correctness(both=10, a_only=4, b_only=0, neither=6)
+    ra = [fake_run("a1", 1, a), fake_run("a2", 2, a)]
+    rb = [fake_run("b1", 1, b), fake_run("b2", 2, a)]
+    table = stats.compare_runs(ra, rb, n_boot=500)
+    assert table["seed"].tolist() == [1, 2]
+    assert table["a_only"].tolist() == [4, 0]
+    assert table.loc[1, "p_mcnemar"] == 1.0 and table.loc[1, "p_bootstrap"] == 1.0
+    with pytest.raises(ValueError):
+        stats.compare_runs(ra, rb[:1])
