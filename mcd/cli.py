@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--profile", default="default", help="SynthAVQA profile: tiny (minutes) or default (the book)")
     st.add_argument("--no-book", action="store_true")
     st.add_argument("--only", nargs="*", default=None, help="run only these notebooks (stems)")
-    st.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (they share the CPU)")
+    st.add_argument("--jobs", type=int, default=2, help="notebooks executed at once, each on its share of the cores")
     st.set_defaults(func=cmd_study)
     return p
 
