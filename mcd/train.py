@@ -133,7 +133,8 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
     # Model and optimiser. Seeded again so the initialisation does not depend on how much data code drew.
     torch.manual_seed(t.seed)
     model = build_model(cfg.model, dims).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
+                           foreach=True)  # one fused pass over all parameters, also on CPU
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step, gamma=t.lr_gamma)
     start_epoch, best_val, rows = 0, -1.0, []
     if resume and (out / "last.pt").exists():

@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from mcd.models.base import InputDims, ModelOutput
+import mcd.models.mcd as mcd_module
 from mcd.models.mcd import (ATTENTION_VARIANTS, LATE_FUSION_VARIANTS, LEF_VARIANTS, LOSS_VARIANTS, MCD,
-                            TEXT_VARIANTS, Aggregator, AssociationBlock, MCDConfig, info_nce)
+                            TEXT_VARIANTS, Aggregator, AssociationBlock, MCDConfig, MultiHeadAttention, info_nce)
 
 B, T, L, D = 6, 8, 14, 32
 DIMS = InputDims(audio_dim=16, visual_dim=24, seconds=T, vocab_size=30, num_answers=7, num_qtypes=9,
@@ -298,6 +299,84 @@ def test_association_block_residual_eq4():
     x = br.self_attn(f_a, f_a, f_a) + br.cross_feature(f_v.mean(1, keepdim=True), f_a)
     torch.testing.assert_close(cross_a, br.cross_feature(f_v.mean(1, keepdim=True), f_a))
     torch.testing.assert_close(hat_a, f_a + br.bn_att(x.transpose(1, 2)).transpose(1, 2))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the fast training paths compute the textbook functions
+# ----------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("out_proj", [False, True])
+def test_single_query_attention_reassociated_in_training(out_proj):
+    """Training mode computes a single query's attention as (q W^K) k^T and (a v) W^V^T: without dropout it is
+    the eval-mode (textbook) result, and its gradients too."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(D, 4, dropout=0.0, out_proj=out_proj)
+    query, key = torch.randn(B, 1, D), torch.randn(B, L, D)
+    mask = torch.arange(L)[None, :] < torch.tensor([5, 9, 14, 7, 3, 11])[:, None]
+
+    def run(train: bool):
+        mha.train(train)
+        mha.zero_grad()
+        out = mha(query, key, key, key_mask=mask)
+        qd, att = mha.global_weights(query, key, mask)
+        pooled = mha.pool_values(att, key)
+        (out.square().sum() + qd.sum() + pooled.sum()).backward()
+        return out, qd, att, pooled, {n: p.grad.clone() for n, p in mha.named_parameters()}
+
+    train, ref = run(True), run(False)
+    for a, b in zip(train[:4], ref[:4]):
+        torch.testing.assert_close(a, b)
+    assert (train[2][~mask[:, None, None, :].expand_as(train[2])] == 0).all()     # padding keeps no weight
+    for n in ref[4]:
+        torch.testing.assert_close(train[4][n], ref[4][n], msg=n)
+
+
+def test_single_query_attention_dropout_draws_sdpa_masks():
+    """The training path draws its dropout mask as SDPA's math backend does on CPU (one dropout call on the
+    [B, h, 1, Lk] probabilities), so a seed gives the same masks and losses as the SDPA form. This pins the
+    reproducibility of runs made before the reassociation; the model is correct either way."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(D, 4, dropout=0.3).train()
+    query, key = torch.randn(B, 1, D), torch.randn(B, T, D)
+    torch.manual_seed(5)
+    out = mha(query, key, key)
+    q, k, v = (mha._split(lin(x)) for lin, x in ((mha.q, query), (mha.k, key), (mha.v, key)))
+    torch.manual_seed(5)
+    ref = mha._merge(F.scaled_dot_product_attention(q, k, v, dropout_p=0.3))
+    torch.testing.assert_close(out, ref)
+
+
+def test_cross_mix_gradients():
+    """f x W^cross: the custom backward is the gradient of f @ softmax(q^T r, -1)^T (gradcheck in float64), and
+    in float32 it matches autograd through the plain formula."""
+    torch.manual_seed(0)
+    f, q, r = (torch.randn(3, 5, 6, dtype=torch.float64, requires_grad=True),
+               torch.randn(3, 1, 6, dtype=torch.float64, requires_grad=True),
+               torch.randn(3, 1, 6, dtype=torch.float64, requires_grad=True))
+    assert torch.autograd.gradcheck(mcd_module._CrossMix.apply, (f, q, r))
+
+    f, q, r = (torch.randn(B, T, D, requires_grad=True), torch.randn(B, 1, D, requires_grad=True),
+               torch.randn(B, 1, D, requires_grad=True))
+    g = torch.randn(B, T, D)
+
+    def run(fn):
+        out = fn(f, q, r)
+        grads = torch.autograd.grad(out, (f, q, r), g)
+        return out, *grads
+
+    plain = run(lambda f, q, r: f @ torch.softmax(q.transpose(1, 2) @ r, dim=-1).transpose(1, 2))
+    for a, b in zip(plain, run(mcd_module._CrossMix.apply)):
+        torch.testing.assert_close(b, a)
+
+
+def test_batchnorm_on_flattened_sequence():
+    """BN of a [B, T, D] sequence run on its [B*T, D] view: the output and the running statistics of BatchNorm1d
+    on [B, D, T] (statistics over batch and time)."""
+    x = torch.randn(B, T, D) * 3 + 1
+    bn_a, bn_b = torch.nn.BatchNorm1d(D).train(), torch.nn.BatchNorm1d(D).train()
+    torch.testing.assert_close(mcd_module._bn_seq(bn_a, x), bn_b(x.transpose(1, 2)).transpose(1, 2))
+    torch.testing.assert_close(bn_a.running_mean, bn_b.running_mean)
+    torch.testing.assert_close(bn_a.running_var, bn_b.running_var)
 
 
 def test_lef_eq10():

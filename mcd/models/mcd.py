@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from mcd.models.base import InputDims, ModelOutput
 from mcd.models.layers import QuestionEncoder, temporal_mean
@@ -183,14 +184,60 @@ LATE_FUSION_VARIANTS: dict[str, dict] = {"none": {"late_fusion": "none"}} | {
 # ----------------------------------------------------------------------------------------------------------------
 
 def _bn_seq(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
-    """BatchNorm over the channel axis of a [B, T, D] sequence (statistics over batch and time)."""
-    return bn(x.transpose(1, 2)).transpose(1, 2)
+    """BatchNorm over the channel axis of a [B, T, D] sequence (statistics over batch and time).
+
+    Run on the [B*T, D] view: the same statistics as BatchNorm1d on [B, D, T], without the transposed
+    (non-contiguous) input that the CPU kernel copies, or walks slowly, in both passes."""
+    return bn(x.reshape(-1, x.size(-1))).view(x.shape)
+
+
+class _CrossMix(torch.autograd.Function):
+    """f x W^cross with W^cross[j, i] = softmax_j(q_i r_j) (decision 9): ``f @ softmax(q^T r, -1)^T``.
+
+    The forward is exactly the autograd graph it replaces (the same ops). The backward never forms a D x D
+    gradient: with P = G^T f (the gradient of W) and c_i = sum_t G_ti out_ti = sum_j W_ij P_ij, the softmax
+    backward W * (P - c) contracted with r (for q) or q (for r) reduces to products of [T, D] sequences with W:
+
+        grad f = G W,   grad q_i = sum_t G_ti ((f * r) W^T)_ti - c_i (r W^T)_i,
+        grad r_j = sum_t f_tj ((G * q) W)_tj - ((q * c) W)_j.
+
+    Two batched matmuls against the saved W replace the D x D gradient, its transposed copy and the softmax
+    backward, which dominate the old backward (memory-bound passes over a [B, D, D] tensor). Not twice
+    differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(q.transpose(1, 2) @ r, dim=-1)         # [B, D(i), D(j)], logits q_i r_j
+        out = f @ w.transpose(1, 2)                              # f x W^cross   [B, T, D]
+        ctx.save_for_backward(f, q, r, w, out)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g: torch.Tensor):
+        f, q, r, w, out = ctx.saved_tensors
+        t = f.size(1)
+        c = (g * out).sum(1, keepdim=True)                       # [B, 1, D(i)]
+        a = torch.cat([g, g * q, q * c], dim=1) @ w              # [B, 2T+1, D(j)]
+        b = torch.cat([f * r, r], dim=1) @ w.transpose(1, 2)     # [B, T+1, D(i)]
+        grad_f = a[:, :t]
+        grad_q = (g * b[:, :t]).sum(1, keepdim=True) - c * b[:, t:]
+        grad_r = (f * a[:, t:2 * t]).sum(1, keepdim=True) - a[:, 2 * t:]
+        return grad_f, grad_q, grad_r
 
 
 class MultiHeadAttention(nn.Module):
     """Eq. 1: Softmax(Q K^T / sqrt(d)) V with Q = W^Q q, K = W^K k, V = W^V v, W in R^{D x D}, split into heads.
 
     ``out_proj`` adds the usual output projection after the heads (Eq. 1 has none; off by default).
+
+    A single query (Lq = 1: the global queries of Eq. 2-3 and Eq. 6) is computed, in training mode, with the
+    products reassociated: q K^T = (q W^K) k^T and a V = (a v) W^V^T per head, so the keys and values of the whole
+    sequence are never projected (B*D*D instead of B*L*D*D multiply-adds). The same function, to float rounding
+    (``tests/test_mcd_model.py`` checks it); the dropout masks are drawn on the same [B, h, 1, Lk] tensor. Eval mode
+    keeps the textbook form, so the inference FLOPs and the thop-convention count (which sees a Linear only when
+    it runs) are those of Eq. 1 as written.
     """
 
     def __init__(self, dim: int, heads: int, dropout: float, out_proj: bool = False):
@@ -213,18 +260,43 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query, key, value, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The attention result [B, Lq, D]; ``key_mask`` [B, Lk] is True at keys that may be attended."""
+        if self.training and query.size(1) == 1:
+            # the dropout call of SDPA's math backend (which it takes whenever dropout_p > 0), on the same tensor
+            _, att = self.global_weights(query, key, key_mask)
+            return self._project_out(self.pool_values(att, value))
         q, k, v = self._split(self.q(query)), self._split(self.k(key)), self._split(self.v(value))
         mask = None if key_mask is None else key_mask[:, None, None, :]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                              dropout_p=self.dropout if self.training else 0.0)
         return self._project_out(self._merge(out))
 
-    def weights_and_values(self, query, key, value):
-        """Projected query [B, Lq, D], attention weights [B, h, Lq, Lk] (after dropout) and values [B, h, Lk, d]."""
+    def global_weights(self, query, key, key_mask: torch.Tensor | None = None):
+        """Projected query [B, Lq, D] and attention weights [B, h, Lq, Lk] (after dropout).
+
+        Training mode with one query: reassociated (see the class docstring)."""
         qd = self.q(query)
-        k, v = self._split(self.k(key)), self._split(self.v(value))
-        att = torch.softmax(self._split(qd) @ k.transpose(-1, -2) / math.sqrt(self.head_dim), dim=-1)
-        return qd, F.dropout(att, self.dropout, self.training), v
+        if self.training and query.size(1) == 1:
+            h, d = self.heads, self.head_dim
+            wk = self.k.weight.view(h, d, -1)                                    # W^K per head [h, d, D_in]
+            u = (qd.view(-1, h, d).transpose(0, 1) @ wk).transpose(0, 1)        # q_h W^K_h   [B, h, D_in]
+            s = (u @ key.transpose(1, 2)).unsqueeze(2)                           # [B, h, 1, Lk]
+        else:
+            s = self._split(qd) @ self._split(self.k(key)).transpose(-1, -2)
+        s = s / math.sqrt(self.head_dim)
+        if key_mask is not None:
+            s = s.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+        return qd, F.dropout(torch.softmax(s, dim=-1), self.dropout, self.training)
+
+    def pool_values(self, att: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """The heads of att @ V merged, [B, Lq, D] (no output projection). Training mode with one query:
+        (att @ value) W^V^T per head."""
+        if self.training and att.size(2) == 1:
+            h, d = self.heads, self.head_dim
+            pooled = att.squeeze(2) @ value                                      # a v   [B, h, D_in]
+            wv = self.v.weight.view(h, d, -1)                                    # W^V per head [h, d, D_in]
+            out = pooled.transpose(0, 1) @ wv.transpose(1, 2)                    # [h, B, d]
+            return out.transpose(0, 1).reshape(att.size(0), 1, h * d)
+        return self._merge(att @ self._split(self.v(value)))
 
 
 class BasicEncoders(nn.Module):
@@ -270,13 +342,13 @@ class _ABBranch(nn.Module):
 
     def cross_feature(self, g: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """f_cross = f x W^cross, W^cross from phi_cross(G, f, f) with the other modality's global query G [B, 1, D]."""
-        q, att, v = self.cross_attn.weights_and_values(g, f, f)
-        r = self.cross_attn._project_out(MultiHeadAttention._merge(att @ v))   # Eq. 1 result [B, 1, D]
+        q, att = self.cross_attn.global_weights(g, f)
+        r = self.cross_attn._project_out(self.cross_attn.pool_values(att, f))  # Eq. 1 result [B, 1, D]
         if self.cross_weights == "diag":
             return f * r                                         # W^cross = diag(r)
-        # W^cross[j, i] = softmax_j(q_i r_j): column i mixes the input channels j by their affinity with query i
-        w = torch.softmax(q.transpose(1, 2) @ r, dim=-1)         # [B, D(i), D(j)], logits q_i r_j
-        return f @ w.transpose(1, 2)                             # f x W^cross   [B, T, D]
+        # W^cross[j, i] = softmax_j(q_i r_j): column i mixes the input channels j by their affinity with query i;
+        # f x W^cross = f @ softmax(q^T r, -1)^T, with a backward that never forms a D x D gradient (_CrossMix)
+        return _CrossMix.apply(f, q, r)                          # [B, T, D]
 
     def forward(self, f: torch.Tensor, g: torch.Tensor):
         """f: this modality [B, T, D]; g: the other modality's global temporal query F [B, 1, D]."""
@@ -340,8 +412,10 @@ class Aggregator(nn.Module):
         tok_mask = tok_mask | ~tok_mask.any(1, keepdim=True)                           # an all-pad question: no NaN
         F_j = temporal_mean(f).unsqueeze(1)                                            # DC
         f_bar = f_q + self.av_query_text(F_j, f_tok, f_tok, key_mask=tok_mask).squeeze(1)   # Eq. 6, line 1
-        _, att, v = self.text_query_av.weights_and_values(f_bar.unsqueeze(1), f, f)    # att [B, h, 1, k]
-        share = MultiHeadAttention._merge(att.transpose(-1, -2) * v)                   # a_i * V_i   [B, k, D]
+        tq = self.text_query_av
+        _, att = tq.global_weights(f_bar.unsqueeze(1), f)                             # att [B, h, 1, k]
+        v = tq.v(f).unflatten(-1, (tq.heads, tq.head_dim))                             # V   [B, k, h, d]
+        share = (att.squeeze(2).transpose(1, 2).unsqueeze(-1) * v).flatten(-2)         # a_i * V_i   [B, k, D]
         h = torch.relu(k * self.text_query_av._project_out(share))                     # Eq. 6, line 2
         score = h.mean(-1)                                                             # avgpool -> [B, k]
         idx = score.topk(self.num_clues(k), dim=1).indices.sort(dim=1).values          # Top-k/2 clips
