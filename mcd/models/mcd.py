@@ -151,7 +151,7 @@ ATTENTION_VARIANTS: dict[str, dict] = {
 LEF_VARIANTS: dict[str, dict] = {
     "w/o F_v": {"lef_visual": False},
     "w/o F_a": {"lef_audio": False},
-    "w/o f_t": {"lef_text": False},
+    "w/o f_t": {"text_objects": False},                    # the same network as Table VI "w/o T": shared runs
     "Only element-wise add": {"lef_mode": "add"},
     "w/ dot-product": {},                                  # the full model
 }
