@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mcd.models.base import InputDims
+
 
 class QuestionEncoder(nn.Module):
     """Word embedding -> (Bi-)LSTM with hidden size D (paper Sec. IV-A: "embedded by LSTM").
@@ -34,3 +36,41 @@ class QuestionEncoder(nn.Module):
 def temporal_mean(x: torch.Tensor) -> torch.Tensor:
     """Dimension Compression (DC): [B, T, D] -> [B, D], the paper's global temporal summary."""
     return x.mean(dim=1)
+
+
+def require_patches(batch: dict, dims: InputDims, model: str) -> torch.Tensor:
+    """``batch["patches"]`` checked against ``dims``; a clear ValueError when it is missing or misshapen."""
+    if "patches" not in batch:
+        raise ValueError(f"{model} needs patch features: batch['patches'] [B, T, P, C] is missing; set "
+                         f"data.patch_feats to a feats/ folder of [T, P, C] arrays")
+    p = batch["patches"]
+    want = (dims.seconds, dims.num_patches, dims.patch_dim)
+    if p.dim() != 4 or tuple(p.shape[1:]) != want:
+        raise ValueError(f"{model}: batch['patches'] has shape {tuple(p.shape)}, expected [B, T, P, C] = "
+                         f"[B, {want[0]}, {want[1]}, {want[2]}] from the model's InputDims")
+    return p
+
+
+def check_patch_dims(dims: InputDims, model: str) -> None:
+    if dims.patch_dim is None or dims.num_patches is None:
+        raise ValueError(f"{model} needs patch features (InputDims.patch_dim and num_patches are None); set "
+                         f"data.patch_feats to a feats/ folder of [T, P, C] arrays")
+
+
+class QueryAttention(nn.Module):
+    """Multi-head attention of a few queries over keys/values, then a residual FFN with layer norm:
+    ``x = MHA(q, kv); x = LN(x + FFN(x))`` (AVST's temporal grounding, PSTP-Net's selection modules).
+
+    Returns the output [N, Lq, D] and the attention weights averaged over heads [N, Lq, Lk].
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, dim),
+                                 nn.Dropout(dropout))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, query: torch.Tensor, kv: torch.Tensor, key_padding_mask: torch.Tensor | None = None):
+        x, w = self.attn(query, kv, kv, key_padding_mask=key_padding_mask, need_weights=True)
+        return self.norm(x + self.ffn(x)), w

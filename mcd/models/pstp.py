@@ -28,9 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mcd.models.avst import QueryAttention, check_patch_dims, require_patches
 from mcd.models.base import InputDims, ModelOutput
-from mcd.models.layers import QuestionEncoder
+from mcd.models.layers import QueryAttention, QuestionEncoder, check_patch_dims, require_patches
 
 
 @dataclass
