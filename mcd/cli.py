@@ -21,8 +21,8 @@ def _data_cfg(args):
     from mcd.config import DataConfig
     return DataConfig(root=args.root, annotation_root=args.annotations, version=args.version,
                       audio_feats=args.audio, visual_feats=args.visual, patch_feats=args.patches,
-                      seconds=args.seconds, synth_profile=None,
-                      train_files=args.train or DataConfig().train_files)
+                      seconds=args.seconds, synth_profile=None, format=args.format,
+                      **({"train_files": args.train} if args.train else {}))
 
 
 def cmd_synth(args) -> int:
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("root", help="folder holding feats/ (and the annotations unless --annotations)")
     c.add_argument("--annotations", default=None, help="folder holding json/ and json_update/")
     c.add_argument("--version", default="json_update", choices=["json", "json_update"])
+    c.add_argument("--format", default="music_avqa", choices=["music_avqa", "avqa"],
+                   help="annotation format: Music-AVQA, or AVQA (Yang et al., multiple choice)")
     c.add_argument("--train", nargs="+", default=None, help="train annotation files, relative to the annotations")
     c.add_argument("--audio", default="vggish", help="audio feature set (folder under feats/); 'none' to skip")
     c.add_argument("--visual", default="frames", help="visual frame feature set; 'none' to skip")

@@ -388,3 +388,20 @@ def test_train_on_synth_mc_end_to_end(tmp_path, model):
     assert scores["average"] == pytest.approx(sum(present) / len(present))
     assert scores["overall"] == pytest.approx(100 * pred["correct"].mean())
     assert run.config["data"]["format"] == "avqa" and run.config["data"]["multiple_choice"] is True
+
+
+def test_data_check_command_reads_the_avqa_format(tmp_path, capsys):
+    """`mcd data check --format avqa` on SynthAVQA's multiple-choice view: clean, then one planted problem."""
+    import json
+
+    from mcd.cli import main
+    from mcd.data import synth
+    root = tmp_path / "s"
+    synth.generate(root, "tiny", 0, multiple_choice=True, progress=False)
+    args = ["data", "check", str(root), "--format", "avqa", "--seconds", "10"]
+    assert main(args) == 0
+    recs = json.loads((root / "val_qa.json").read_text())
+    recs[1]["answer"] = 7
+    (root / "val_qa.json").write_text(json.dumps(recs))
+    assert main(args) == 1
+    assert "val_qa.json, record 1" in capsys.readouterr().out
