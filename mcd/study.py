@@ -130,7 +130,12 @@ class SeedTable:
 
     @property
     def text(self) -> pd.DataFrame:
-        return self.mean.round(2).astype(str) + " ± " + self.sd.round(2).astype(str)
+        def fmt(m, s) -> str:
+            if pd.isna(m):
+                return "–"
+            return f"{m:.2f}" if pd.isna(s) else f"{m:.2f} ± {s:.2f}"   # one seed: no sd
+        return pd.DataFrame({c: [fmt(m, s) for m, s in zip(self.mean[c], self.sd[c])] for c in self.mean.columns},
+                            index=self.mean.index)
 
     def _repr_html_(self) -> str:
         return self.text._repr_html_()
