@@ -147,15 +147,21 @@ def _parse_json_field(value, name: str):
         raise ValueError(f"field {name!r} is not valid JSON ({e.msg}): {value!r}")
 
 
-def parse_record(raw: dict) -> Record:
-    """Parse one raw JSON record; raises ValueError with a plain reason."""
+def require_keys(raw, keys, *, other: tuple[set, str, str]) -> None:
+    """A record must be an object with ``keys``; if it has the keys of the other format (``other`` = (its keys,
+    its name, its data.format)), the error says which ``data.format`` to set."""
     if not isinstance(raw, dict):
         raise ValueError(f"record is a {type(raw).__name__}, not an object")
-    missing = [k for k in REQUIRED_KEYS if k not in raw]
+    missing = [k for k in keys if k not in raw]
     if missing:
-        hint = ("; this looks like an AVQA (Yang et al.) record: set data.format=avqa"
-                if {"question_text", "multi_choice"} <= set(raw) else "")
+        other_keys, name, fmt = other
+        hint = f"; this looks like {name} record: set data.format={fmt}" if other_keys <= set(raw) else ""
         raise ValueError(f"missing keys {missing}{hint}")
+
+
+def parse_record(raw: dict) -> Record:
+    """Parse one raw JSON record; raises ValueError with a plain reason."""
+    require_keys(raw, REQUIRED_KEYS, other=({"question_text", "multi_choice"}, "an AVQA (Yang et al.)", "avqa"))
     qtype = _parse_json_field(raw["type"], "type")
     if not (isinstance(qtype, list) and len(qtype) == 2 and tuple(qtype) in TYPE_INDEX):
         raise ValueError(f"unknown question type {raw['type']!r}; expected one of {[list(t) for t in QUESTION_TYPES]}")

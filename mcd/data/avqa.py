@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mcd.data.annotations import AVQA_TYPES, Record, load_records
+from mcd.data.annotations import AVQA_TYPES, Record, load_records, require_keys
 
 NUM_OPTIONS = 4
 REQUIRED_KEYS = ("video_name", "question_text", "multi_choice", "answer", "question_type")
@@ -66,13 +66,7 @@ def _answer_index(value) -> int:
 
 def parse_avqa_record(raw: dict) -> Record:
     """Parse one AVQA record; raises ValueError with a plain reason (``load_records`` adds file and record)."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"record is a {type(raw).__name__}, not an object")
-    missing = [k for k in REQUIRED_KEYS if k not in raw]
-    if missing:
-        hint = ("; this looks like a Music-AVQA record: set data.format=music_avqa"
-                if {"question_content", "anser"} <= set(raw) else "")
-        raise ValueError(f"missing keys {missing}{hint}")
+    require_keys(raw, REQUIRED_KEYS, other=({"question_content", "anser"}, "a Music-AVQA", "music_avqa"))
     qtype = raw["question_type"]
     if qtype not in TYPE_INDEX:
         raise ValueError(f"unknown question type {qtype!r}; expected one of {AVQA_TYPES}")
