@@ -7,7 +7,6 @@ warnings (they are cut when encoded).
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from mcd.data.annotations import MAX_OPTION_LEN, MAX_QUESTION_LEN, Vocab
