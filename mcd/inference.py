@@ -12,7 +12,7 @@ import torch
 
 from mcd.config import ExperimentConfig, from_dict, merge, parse_overrides
 from mcd.data.annotations import QUESTION_TYPES, TYPE_NAMES, Vocab, parse_record
-from mcd.data.datasets import _read_with_origin, input_dims, load_features, load_split, make_split
+from mcd.data.datasets import read_with_origin, input_dims, load_features, load_split, make_split
 from mcd.evaluate import predict, score
 from mcd.models.registry import build_model
 from mcd.runs import Run, atomic_write_csv
@@ -56,7 +56,7 @@ def answer_video(run_dir: Path, video_id: str, overrides=None, *, question=None,
     else:
         records, origin = [], []
         for s in ("train", "val", "test"):
-            _, recs, orig = _read_with_origin(cfg.data, s)
+            _, recs, orig = read_with_origin(cfg.data, s)
             keep = [i for i, r in enumerate(recs) if r.video_id == video_id]
             records += [recs[i] for i in keep]
             origin += [orig[i] for i in keep]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcd.data.annotations import MAX_OPTION_LEN, MAX_QUESTION_LEN, Vocab
-from mcd.data.datasets import FEATURE_KINDS, _read_with_origin
+from mcd.data.datasets import FEATURE_KINDS, read_with_origin
 from mcd.data.features import feature_path, load_feature_set
 from mcd.errors import DataError
 
@@ -39,7 +39,7 @@ def check(data_cfg, *, progress: bool = False) -> Report:
     by_split = {}
     for split in ("train", "val", "test"):
         try:
-            _, records, origin = _read_with_origin(data_cfg, split, collect=errors)
+            _, records, origin = read_with_origin(data_cfg, split, collect=errors)
         except DataError as e:  # the whole file is unreadable
             errors.append(e)
             continue

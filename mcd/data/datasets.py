@@ -52,7 +52,7 @@ class Split:
 
 
 def read_split_records(data_cfg, split: str, *, collect: list | None = None) -> tuple[list[Path], list[Record]]:
-    files, records, _ = _read_with_origin(data_cfg, split, collect)
+    files, records, _ = read_with_origin(data_cfg, split, collect)
     return files, records
 
 
@@ -64,7 +64,7 @@ def record_loader(data_cfg):
     return load_records
 
 
-def _read_with_origin(data_cfg, split, collect=None):
+def read_with_origin(data_cfg, split, collect=None):
     """Records of a split and, for each, (file, index in that file), so that errors can name the record."""
     files = data_cfg.split_files(split)
     load = record_loader(data_cfg)
@@ -89,7 +89,7 @@ def encode_options(options: tuple[str, ...], vocab: Vocab, length: int = MAX_OPT
 
 def load_split(data_cfg, split: str, vocab: Vocab, *, progress: bool = True) -> Split:
     """Read a split's annotations and its features (once), checking every record against the vocabulary."""
-    files, records, origin = _read_with_origin(data_cfg, split)
+    files, records, origin = read_with_origin(data_cfg, split)
     if not records:
         raise DataError(files[0] if files else None, None, f"split {split!r} has no records")
     video_ids = sorted({r.video_id for r in records})
