@@ -139,19 +139,32 @@ def compare_predictions(pred_a: pd.DataFrame, pred_b: pd.DataFrame, *, n_boot: i
 
 
 def compare_runs(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int = 10_000, seed: int = 0,
-                 level: float = 0.95) -> pd.DataFrame:
+                 level: float = 0.95, modality: str | None = None) -> pd.DataFrame:
     """One row per pair (runs_a[i], runs_b[i]) — the same seed of two models — comparing their ``split``
-    predictions. The seed column is read from each run's config when both agree."""
+    predictions (only the questions of ``modality``, e.g. "Visual", when given). The seed column is read from
+    each run's config when both agree."""
     if len(runs_a) != len(runs_b):
         raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
     rows = []
     for i, (ra, rb) in enumerate(zip(runs_a, runs_b)):
         sa, sb = _seed_of(ra), _seed_of(rb)
         row = {"seed": sa if sa == sb else f"{sa} vs {sb}"}
-        row.update(compare_predictions(ra.predictions(split), rb.predictions(split), n_boot=n_boot,
-                                       seed=seed + i, level=level))
+        pa, pb = ra.predictions(split), rb.predictions(split)
+        if modality is not None:
+            pa, pb = _only_modality(pa, modality, "A"), _only_modality(pb, modality, "B")
+        row.update(compare_predictions(pa, pb, n_boot=n_boot, seed=seed + i, level=level))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _only_modality(pred: pd.DataFrame, modality: str, name: str) -> pd.DataFrame:
+    if "modality" not in pred.columns:
+        raise ValueError(f"prediction table {name} has no 'modality' column to select {modality!r} from")
+    kept = pred[pred["modality"] == modality]
+    if kept.empty:
+        raise ValueError(f"prediction table {name} has no {modality!r} questions "
+                         f"(modalities: {sorted(pred['modality'].unique())})")
+    return kept
 
 
 def _seed_of(run) -> int | None:

@@ -275,6 +275,32 @@ def best_row(table: SeedTable, column: str = "overall") -> tuple[str, dict | Non
     return order[0], (contrast(table, order[0], order[1], column) if len(order) > 1 else None)
 
 
+def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: str = "test",
+                 columns=("Audio", "Visual", "Audio-Visual", "overall"), n_boot: int = 10_000) -> pd.DataFrame:
+    """Per column: the model against the best baseline of ``floor`` (by the mean over seeds) on ``split``.
+
+    ``margin`` is the difference of the seed means; ``seeds ahead`` counts the seeds where the model scores
+    higher than the same seed of that baseline; ``p (McNemar, per seed)`` tests each same-seed pair on the
+    column's questions (all questions for "overall"). Runs are paired seed by seed, in the order given."""
+    from mcd import stats
+    mean = {k: pd.DataFrame([scores_of(r, split) for r in rs])[list(columns)].astype(float)
+            for k, rs in floor.items()}
+    own = pd.DataFrame([scores_of(r, split) for r in model_runs])[list(columns)].astype(float)
+    rows = []
+    for col in columns:
+        best = max(mean, key=lambda k: mean[k][col].mean())
+        if len(floor[best]) != len(model_runs):
+            raise ValueError(f"pair the runs seed by seed: {len(model_runs)} model runs vs {len(floor[best])} "
+                             f"runs of {best!r}")
+        tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot,
+                                   modality=None if col == "overall" else col)
+        rows.append({"column": col, "best baseline": best, "model": own[col].mean(), "baseline": mean[best][col].mean(),
+                     "margin": own[col].mean() - mean[best][col].mean(),
+                     "seeds ahead": f"{int((own[col].values > mean[best][col].values).sum())}/{len(own)}",
+                     "p (McNemar, per seed)": ", ".join(f"{x:.2f}" for x in tests["p_mcnemar"])})
+    return pd.DataFrame(rows).set_index("column")
+
+
 def association_block_parts(overrides: list[str] | None = None) -> pd.Series:
     """Parameters of ONE MCD association block, by part, the audio and visual branches summed, at the config's
     width (the paper's D = 512 unless ``overrides`` change it). Every part is an ``nn.Linear`` or

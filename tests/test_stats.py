@@ -146,3 +146,26 @@ def test_compare_runs_pairs_seed_by_seed(tmp_path):
     assert table.loc[1, "p_mcnemar"] == 1.0 and table.loc[1, "p_bootstrap"] == 1.0
     with pytest.raises(ValueError):
         stats.compare_runs(ra, rb[:1])
+
+
+def test_compare_runs_restricted_to_one_modality(tmp_path):
+    """modality="Visual" compares only the Visual questions: the Audio disagreements must not count."""
+    # 10 Audio questions where only A is right, 6 Visual questions where only B is right
+    a = np.array([1] * 10 + [0] * 6, dtype=bool)
+    pred_a = predictions(list(range(16)), a)
+    pred_b = predictions(list(range(16)), ~a)
+    for p in (pred_a, pred_b):
+        p["modality"] = ["Audio"] * 10 + ["Visual"] * 6
+
+    def fake_run(name, pred):
+        atomic_write_text(tmp_path / name / "config.yaml", "train:\n  seed: 1\n")
+        atomic_write_csv(tmp_path / name / "predictions_test.csv", pred)
+        return Run(tmp_path / name)
+
+    ra, rb = [fake_run("a", pred_a)], [fake_run("b", pred_b)]
+    visual = stats.compare_runs(ra, rb, n_boot=200, modality="Visual")
+    assert (visual.loc[0, "n"], visual.loc[0, "a_only"], visual.loc[0, "b_only"]) == (6, 0, 6)
+    assert visual.loc[0, "diff"] == pytest.approx(-100.0)
+    assert stats.compare_runs(ra, rb, n_boot=200, modality="Audio").loc[0, "a_only"] == 10
+    with pytest.raises(ValueError, match="no 'Audio-Visual' questions"):
+        stats.compare_runs(ra, rb, n_boot=200, modality="Audio-Visual")

@@ -15,3 +15,33 @@ def test_mean_sd_over_seeds():
 def test_field_overrides_are_yaml_scalars():
     assert field_overrides("model.mcd", {"num_blocks": 3, "self_audio": False, "lef_mode": "add"}) == [
         "model.mcd.num_blocks=3", "model.mcd.self_audio=false", "model.mcd.lef_mode=add"]
+
+
+def _fake_run(path, seed, correct, modality):
+    """A run folder with config, per-question predictions and the scores those predictions give."""
+    import pandas as pd
+
+    from mcd.runs import Run, atomic_write_csv, atomic_write_json, atomic_write_text
+    pred = pd.DataFrame({"question_id": range(len(correct)), "modality": modality, "correct": correct})
+    acc = {m: 100.0 * pred.loc[pred.modality == m, "correct"].mean() for m in ("Audio", "Visual", "Audio-Visual")}
+    atomic_write_text(path / "config.yaml", f"train:\n  seed: {seed}\n")
+    atomic_write_csv(path / "predictions_test.csv", pred)
+    atomic_write_json(path / "scores.json", {"test": acc | {"overall": 100.0 * pred.correct.mean(), "n": len(pred)}})
+    return Run(path)
+
+
+def test_versus_floor_picks_the_best_baseline_per_column(tmp_path):
+    from mcd.study import versus_floor
+    modality = ["Audio"] * 4 + ["Visual"] * 4 + ["Audio-Visual"] * 4
+    model = [1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0]           # Audio 100, Visual 50, AV 75
+    audio_mlp = [1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]       # Audio 50, Visual 0, AV 25
+    visual_mlp = [0, 0, 0, 0, 1, 1, 1, 0, 1, 1, 0, 0]      # Audio 0, Visual 75, AV 50
+    runs = {name: [_fake_run(tmp_path / f"{name}{s}", s, c, modality) for s in (1, 2)]
+            for name, c in (("model", model), ("qa", audio_mlp), ("qv", visual_mlp))}
+    t = versus_floor(runs.pop("model"), runs, n_boot=100)
+    assert t.loc["Audio", "best baseline"] == "qa" and t.loc["Visual", "best baseline"] == "qv"
+    assert t.loc["Audio", "margin"] == 50.0 and t.loc["Visual", "margin"] == -25.0
+    assert t.loc["Audio-Visual", "margin"] == 25.0
+    assert t.loc["Visual", "seeds ahead"] == "0/2" and t.loc["Audio", "seeds ahead"] == "2/2"
+    # Visual: the model is right on 2 of the 4, the MLP on 3: the pair disagrees on 1 + 2 questions
+    assert t.loc["Visual", "p (McNemar, per seed)"] == "1.00, 1.00"
