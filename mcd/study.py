@@ -301,6 +301,22 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     return pd.DataFrame(rows).set_index("column")
 
 
+def accuracy_by_split(results: dict[str, list[Run]], *, splits=("train", "val", "test"),
+                      columns=("Audio", "Visual", "Audio-Visual", "overall")) -> pd.DataFrame:
+    """Mean over seeds of each model's accuracy on every split, the best checkpoint on each (the one the test
+    numbers come from). The train split is scored here (runs store val and test only). A model that fits its
+    train questions but not the held-out ones generalises poorly; one that cannot fit them lacks the capacity,
+    or has a bug, on those questions."""
+    from mcd.inference import evaluate_run
+    rows = []
+    for label, rs in results.items():
+        for split in splits:
+            scores = [scores_of(r, split) if split != "train" else evaluate_run(r.path, "train") for r in rs]
+            rows.append({"model": label, "split": split,
+                         **pd.DataFrame(scores)[list(columns)].astype(float).mean().to_dict()})
+    return pd.DataFrame(rows).set_index(["model", "split"])
+
+
 def association_block_parts(overrides: list[str] | None = None) -> pd.Series:
     """Parameters of ONE MCD association block, by part, the audio and visual branches summed, at the config's
     width (the paper's D = 512 unless ``overrides`` change it). Every part is an ``nn.Linear`` or

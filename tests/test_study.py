@@ -45,3 +45,16 @@ def test_versus_floor_picks_the_best_baseline_per_column(tmp_path):
     assert t.loc["Visual", "seeds ahead"] == "0/2" and t.loc["Audio", "seeds ahead"] == "2/2"
     # Visual: the model is right on 2 of the 4, the MLP on 3: the pair disagrees on 1 + 2 questions
     assert t.loc["Visual", "p (McNemar, per seed)"] == "1.00, 1.00"
+
+
+def test_accuracy_by_split_scores_train_with_the_best_checkpoint(toy_cfg):
+    """The train row is computed from best.pt (no stored file has it); val and test rows are the stored scores."""
+    from mcd.inference import evaluate_run
+    from mcd.runs import get_or_train
+    from mcd.study import accuracy_by_split
+    run = get_or_train(toy_cfg("model.mlp.modalities=qv"))
+    t = accuracy_by_split({"Q+V": [run]}, columns=("overall",))
+    assert list(t.index) == [("Q+V", "train"), ("Q+V", "val"), ("Q+V", "test")]
+    assert t.loc[("Q+V", "test"), "overall"] == run.scores["test"]["overall"]
+    assert t.loc[("Q+V", "train"), "overall"] == evaluate_run(run.path, "train")["overall"]
+    assert 0.0 <= t.loc[("Q+V", "train"), "overall"] <= 100.0
