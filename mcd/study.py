@@ -105,9 +105,7 @@ def run_variants(profile: str, variants: dict[str, dict], *, model: str = "mcd",
     cfgs = {label: [experiment(profile, model, model, seed=s,
                                overrides=field_overrides(section, fields) + list(overrides)) for s in seeds]
             for label, fields in variants.items()}
-    flat = runs([c for cs in cfgs.values() for c in cs], desc=desc)
-    it = iter(flat)
-    return {label: [next(it) for _ in cs] for label, cs in cfgs.items()}
+    return run_groups(cfgs, desc=desc)
 
 
 def variant_table(results: dict[str, list[Run]], split: str = "test", columns=SCORE_COLUMNS) -> SeedTable:
@@ -283,20 +281,20 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     higher than the same seed of that baseline; ``p (McNemar, per seed)`` tests each same-seed pair on the
     column's questions (all questions for "overall"). Runs are paired seed by seed, in the order given."""
     from mcd import stats
-    mean = {k: pd.DataFrame([scores_of(r, split) for r in rs])[list(columns)].astype(float)
-            for k, rs in floor.items()}
-    own = pd.DataFrame([scores_of(r, split) for r in model_runs])[list(columns)].astype(float)
+
+    def per_seed(rs: list[Run]) -> pd.DataFrame:
+        return pd.DataFrame([scores_of(r, split) for r in rs])[list(columns)].astype(float)
+
+    own, theirs_all = per_seed(model_runs), {k: per_seed(rs) for k, rs in floor.items()}
     rows = []
     for col in columns:
-        best = max(mean, key=lambda k: mean[k][col].mean())
-        if len(floor[best]) != len(model_runs):
-            raise ValueError(f"pair the runs seed by seed: {len(model_runs)} model runs vs {len(floor[best])} "
-                             f"runs of {best!r}")
+        best = max(theirs_all, key=lambda k: theirs_all[k][col].mean())
         tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot,
                                    modality=None if col == "overall" else col)
-        rows.append({"column": col, "best baseline": best, "model": own[col].mean(), "baseline": mean[best][col].mean(),
-                     "margin": own[col].mean() - mean[best][col].mean(),
-                     "seeds ahead": f"{int((own[col].values > mean[best][col].values).sum())}/{len(own)}",
+        theirs = theirs_all[best][col]
+        rows.append({"column": col, "best baseline": best, "model": own[col].mean(), "baseline": theirs.mean(),
+                     "margin": own[col].mean() - theirs.mean(),
+                     "seeds ahead": f"{int((own[col].values > theirs.values).sum())}/{len(own)}",
                      "p (McNemar, per seed)": ", ".join(f"{x:.2f}" for x in tests["p_mcnemar"])})
     return pd.DataFrame(rows).set_index("column")
 
