@@ -114,6 +114,10 @@ class Run:
         return yaml.safe_load((self.path / "config.yaml").read_text())
 
     @property
+    def seed(self) -> int:
+        return self.config["train"]["seed"]
+
+    @property
     def metrics(self) -> pd.DataFrame:
         return pd.read_csv(self.path / "metrics.csv")
 

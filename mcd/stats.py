@@ -142,12 +142,12 @@ def compare_runs(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int
                  level: float = 0.95, modality: str | None = None) -> pd.DataFrame:
     """One row per pair (runs_a[i], runs_b[i]) — the same seed of two models — comparing their ``split``
     predictions (only the questions of ``modality``, e.g. "Visual", when given). The seed column is read from
-    each run's config when both agree."""
+    each run's config; two different seeds are shown as 'a vs b'."""
     if len(runs_a) != len(runs_b):
         raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
     rows = []
     for i, (ra, rb) in enumerate(zip(runs_a, runs_b)):
-        sa, sb = _seed_of(ra), _seed_of(rb)
+        sa, sb = ra.seed, rb.seed
         row = {"seed": sa if sa == sb else f"{sa} vs {sb}"}
         pa, pb = ra.predictions(split), rb.predictions(split)
         if modality is not None:
@@ -165,13 +165,6 @@ def _only_modality(pred: pd.DataFrame, modality: str, name: str) -> pd.DataFrame
         raise ValueError(f"prediction table {name} has no {modality!r} questions "
                          f"(modalities: {sorted(pred['modality'].unique())})")
     return kept
-
-
-def _seed_of(run) -> int | None:
-    try:
-        return run.config["train"]["seed"]
-    except (FileNotFoundError, KeyError, TypeError):
-        return None
 
 
 __all__ = ["McNemarResult", "BootstrapResult", "discordant", "mcnemar_exact", "paired_bootstrap", "paired_correct",

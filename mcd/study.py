@@ -437,10 +437,6 @@ def add_extra_visual_sets(root, synth_profile: str, seed: int = 0) -> dict:
     return synth.read_card(root)
 
 
-def seed_of(run: Run) -> int:
-    return run.config["train"]["seed"]
-
-
 def curves(results: dict[str, list[Run]]) -> pd.DataFrame:
     """Tidy per-epoch accuracies: one row per (label, seed, epoch, split) with ``accuracy``, from metrics.csv."""
     frames = []
@@ -448,7 +444,7 @@ def curves(results: dict[str, list[Run]]) -> pd.DataFrame:
         for r in rs:
             m = r.metrics[["epoch", "val_acc", "test_acc"]].rename(columns={"val_acc": "val", "test_acc": "test"})
             m = m.melt(id_vars="epoch", var_name="split", value_name="accuracy")
-            m.insert(0, "seed", seed_of(r))
+            m.insert(0, "seed", r.seed)
             m.insert(0, "variant", label)
             frames.append(m)
     return pd.concat(frames, ignore_index=True)
@@ -468,7 +464,7 @@ def curve_summary(results: dict[str, list[Run]]) -> pd.DataFrame:
             gap_best = m.loc[best, "val_acc"] - m.loc[best, "test_acc"]
             gap_last = m.loc[last, "val_acc"] - m.loc[last, "test_acc"]
             rows.append({
-                "variant": label, "seed": seed_of(r), "epochs": int(m.loc[last, "epoch"]),
+                "variant": label, "seed": r.seed, "epochs": int(m.loc[last, "epoch"]),
                 "best_val_epoch": int(m.loc[best, "epoch"]), "val_at_best": m.loc[best, "val_acc"],
                 "test_at_best_val": m.loc[best, "test_acc"], "max_test": m["test_acc"].max(),
                 "final_val": m.loc[last, "val_acc"], "final_test": m.loc[last, "test_acc"],
@@ -482,7 +478,7 @@ def curve_summary(results: dict[str, list[Run]]) -> pd.DataFrame:
 def scores_long(results: dict[str, list[Run]], split: str = "test", columns=SCORE_COLUMNS) -> pd.DataFrame:
     """One row per (label, seed, score column) with ``accuracy``: the per-seed data behind a SeedTable, for
     figures that draw the spread over seeds themselves."""
-    rows = [{"label": label, "seed": seed_of(r), "column": c, "accuracy": scores_of(r, split)[c]}
+    rows = [{"label": label, "seed": r.seed, "column": c, "accuracy": scores_of(r, split)[c]}
             for label, rs in results.items() for r in rs for c in columns]
     return pd.DataFrame(rows)
 
