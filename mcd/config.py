@@ -99,7 +99,7 @@ class TrainConfig:
     grad_clip: float | None = None
     seed: int = 1
     device: str = "auto"         # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"      # fp32 | bf16 (autocast, CUDA only)
+    precision: str = "fp32"      # fp32 | bf16 (autocast on CUDA; elsewhere fp32, with a warning)
     compile: bool = False        # torch.compile the model
     threads: int | None = None   # torch CPU threads (None: torch's default)
     select: str = "val"          # val: keep the best-on-val weights; last: the last epoch's (val was trained on)

@@ -15,6 +15,7 @@ import math
 import os
 import random
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -120,6 +121,9 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
     if t.precision not in ("fp32", "bf16"):
         raise TrainingError(f"train.precision must be fp32 or bf16, got {t.precision!r}")
     amp = torch.bfloat16 if t.precision == "bf16" and device.type == "cuda" else None
+    if t.precision == "bf16" and amp is None and rank == 0:   # said aloud, so a CPU run is not taken for bf16
+        warnings.warn(f"train.precision=bf16 applies on CUDA only; this run on {device.type} trains in fp32",
+                      stacklevel=2)
     seed_everything(t.seed)
 
     # Data: the vocabulary comes from train and is saved with the run, then reloaded (never rebuilt) on resume.
@@ -150,7 +154,9 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
         save_config(cfg, out / "config.yaml")
         vocab.save(vocab_path)
         atomic_write_json(out / "env.json", {**environment_info(t.seed), "world_size": world,
-                                             "device": str(device), "input_dims": dims.__dict__})
+                                             "device": str(device),
+                                             "precision": "bf16" if amp is not None else "fp32",
+                                             "input_dims": dims.__dict__})
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                           else None)

@@ -23,6 +23,7 @@ def test_a_run_leaves_everything_beside_its_results(toy_cfg):
     out = train(toy_cfg())
     run = Run(out)
     assert run.finished
+    assert run.env["precision"] == "fp32"
     assert run.env["seed"] == 1 and run.env["torch"] == torch.__version__ and run.env["git_commit"]
     assert run.config["model"] == {"name": "mlp", "mlp": {"modalities": "qav", "dim": 16, "hidden": 16,
                                                          "dropout": 0.1}}
@@ -31,6 +32,14 @@ def test_a_run_leaves_everything_beside_its_results(toy_cfg):
     assert len(pred) == 8 and set(pred["type"]) == {"A-Count", "V-Loc", "AV-Count", "AV-Exist"}
     assert run.scores["test"]["overall"] == pytest.approx(100 * pred["correct"].mean())
     assert run.scores["annotation_version"] == "json_update"
+
+
+def test_bf16_off_cuda_trains_in_fp32_and_says_so(toy_cfg):
+    if torch.cuda.is_available():
+        pytest.skip("on CUDA bf16 applies")
+    with pytest.warns(UserWarning, match="bf16 applies on CUDA only"):
+        run = Run(train(toy_cfg("train.precision=bf16", "train.epochs=1")))
+    assert run.env["precision"] == "fp32"
 
 
 def test_learns_the_toy_task(toy_cfg):
