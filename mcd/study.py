@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -277,9 +278,11 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
                  columns=("Audio", "Visual", "Audio-Visual", "overall"), n_boot: int = 10_000) -> pd.DataFrame:
     """Per column: the model against the best baseline of ``floor`` (by the mean over seeds) on ``split``.
 
-    ``margin`` is the difference of the seed means; ``seeds ahead`` counts the seeds where the model scores
-    higher than the same seed of that baseline; ``p (McNemar, per seed)`` tests each same-seed pair on the
-    column's questions (all questions for "overall"). Runs are paired seed by seed, in the order given."""
+    ``margin`` is the difference of the seed means; ``margin se`` its standard error over seeds (the sd of the
+    same-seed differences over the square root of their count: the seed-to-seed noise, which McNemar's test
+    does not see); ``seeds ahead`` counts the seeds where the model scores higher than the same seed of that
+    baseline; ``p (McNemar, per seed)`` tests each same-seed pair on the column's questions (all questions for
+    "overall"). Runs are paired seed by seed, in the order given."""
     from mcd import stats
 
     def per_seed(rs: list[Run]) -> pd.DataFrame:
@@ -292,8 +295,10 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
         tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot,
                                    modality=None if col == "overall" else col)
         theirs = theirs_all[best][col]
+        diff = own[col].values - theirs.values
         rows.append({"column": col, "best baseline": best, "model": own[col].mean(), "baseline": theirs.mean(),
-                     "margin": own[col].mean() - theirs.mean(),
+                     "margin": diff.mean(),
+                     "margin se": diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan"),
                      "seeds ahead": f"{int((own[col].values > theirs.values).sum())}/{len(own)}",
                      "p (McNemar, per seed)": ", ".join(f"{x:.2f}" for x in tests["p_mcnemar"])})
     return pd.DataFrame(rows).set_index("column")

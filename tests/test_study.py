@@ -1,6 +1,8 @@
 """Seed aggregation as the chapters show it."""
 import math
 
+import pytest
+
 from mcd.study import field_overrides, mean_sd
 
 
@@ -45,6 +47,20 @@ def test_versus_floor_picks_the_best_baseline_per_column(tmp_path):
     assert t.loc["Visual", "seeds ahead"] == "0/2" and t.loc["Audio", "seeds ahead"] == "2/2"
     # Visual: the model is right on 2 of the 4, the MLP on 3: the pair disagrees on 1 + 2 questions
     assert t.loc["Visual", "p (McNemar, per seed)"] == "1.00, 1.00"
+
+
+def test_versus_floor_margin_se_is_the_seed_to_seed_noise(tmp_path):
+    from mcd.study import versus_floor
+    modality = ["Audio"] * 4
+    model = {1: [1, 1, 1, 1], 2: [1, 1, 0, 0]}            # 100 then 50
+    model_runs = [_fake_run(tmp_path / f"m{s}", s, c, modality) for s, c in model.items()]
+    floor = {"qa": [_fake_run(tmp_path / f"qa{s}", s, [1, 1, 0, 0], modality) for s in (1, 2)]}   # 50, 50
+    t = versus_floor(model_runs, floor, columns=("Audio",), n_boot=100)
+    # same-seed differences 50 and 0: mean 25, sd 35.36, se 35.36 / sqrt(2) = 25
+    assert t.loc["Audio", "margin"] == 25.0
+    assert t.loc["Audio", "margin se"] == pytest.approx(25.0)
+    one_seed = versus_floor(model_runs[:1], {"qa": floor["qa"][:1]}, columns=("Audio",), n_boot=100)
+    assert math.isnan(one_seed.loc["Audio", "margin se"])
 
 
 def test_accuracy_by_split_scores_train_with_the_best_checkpoint(toy_cfg):
