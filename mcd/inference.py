@@ -33,9 +33,9 @@ def load_model(cfg, vocab, run, split) -> torch.nn.Module:
     return model.eval()
 
 
-def evaluate_run(run_dir: Path, split: str = "test", overrides=None, out=None) -> dict:
+def evaluate_run(run_dir: Path, split: str = "test", overrides=None, out=None, *, progress: bool = True) -> dict:
     cfg, vocab, run = load_run(run_dir, overrides)
-    data = load_split(cfg.data, split, vocab)
+    data = load_split(cfg.data, split, vocab, progress=progress)
     pred = predict(load_model(cfg, vocab, run, data), data, vocab)
     if out:
         atomic_write_csv(Path(out), pred)

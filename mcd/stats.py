@@ -139,10 +139,10 @@ def compare_predictions(pred_a: pd.DataFrame, pred_b: pd.DataFrame, *, n_boot: i
 
 
 def compare_runs(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int = 10_000, seed: int = 0,
-                 level: float = 0.95, modality: str | None = None) -> pd.DataFrame:
+                 level: float = 0.95, modality: str | None = None, question_type: str | None = None) -> pd.DataFrame:
     """One row per pair (runs_a[i], runs_b[i]) — the same seed of two models — comparing their ``split``
-    predictions (only the questions of ``modality``, e.g. "Visual", when given). The seed column is read from
-    each run's config; two different seeds are shown as 'a vs b'."""
+    predictions (only the questions of ``modality``, e.g. "Visual", and of ``question_type``, e.g. "V-Loc", when
+    given). The seed column is read from each run's config; two different seeds are shown as 'a vs b'."""
     if len(runs_a) != len(runs_b):
         raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
     rows = []
@@ -150,20 +150,21 @@ def compare_runs(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int
         sa, sb = ra.seed, rb.seed
         row = {"seed": sa if sa == sb else f"{sa} vs {sb}"}
         pa, pb = ra.predictions(split), rb.predictions(split)
-        if modality is not None:
-            pa, pb = _only_modality(pa, modality, "A"), _only_modality(pb, modality, "B")
+        for column, value in (("modality", modality), ("type", question_type)):
+            if value is not None:
+                pa, pb = _only(pa, column, value, "A"), _only(pb, column, value, "B")
         row.update(compare_predictions(pa, pb, n_boot=n_boot, seed=seed + i, level=level))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _only_modality(pred: pd.DataFrame, modality: str, name: str) -> pd.DataFrame:
-    if "modality" not in pred.columns:
-        raise ValueError(f"prediction table {name} has no 'modality' column to select {modality!r} from")
-    kept = pred[pred["modality"] == modality]
+def _only(pred: pd.DataFrame, column: str, value: str, name: str) -> pd.DataFrame:
+    if column not in pred.columns:
+        raise ValueError(f"prediction table {name} has no {column!r} column to select {value!r} from")
+    kept = pred[pred[column] == value]
     if kept.empty:
-        raise ValueError(f"prediction table {name} has no {modality!r} questions "
-                         f"(modalities: {sorted(pred['modality'].unique())})")
+        raise ValueError(f"prediction table {name} has no {value!r} questions "
+                         f"({column} values: {sorted(pred[column].unique())})")
     return kept
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mcd.config import ExperimentConfig, load_config
+from mcd.data.annotations import MODALITIES
 from mcd.evaluate import SCORE_COLUMNS
 from mcd.runs import Run, get_or_train
 
@@ -282,7 +283,8 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     same-seed differences over the square root of their count: the seed-to-seed noise, which McNemar's test
     does not see); ``seeds ahead`` counts the seeds where the model scores higher than the same seed of that
     baseline; ``p (McNemar, per seed)`` tests each same-seed pair on the column's questions (all questions for
-    "overall"). Runs are paired seed by seed, in the order given."""
+    "overall"). A column is "overall", a question modality, or a question type (for per-type margins, pass a
+    ``floor`` of one baseline). Runs are paired seed by seed, in the order given."""
     from mcd import stats
 
     def per_seed(rs: list[Run]) -> pd.DataFrame:
@@ -292,8 +294,8 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     rows = []
     for col in columns:
         best = max(theirs_all, key=lambda k: theirs_all[k][col].mean())
-        tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot,
-                                   modality=None if col == "overall" else col)
+        subset = {} if col == "overall" else {"modality": col} if col in MODALITIES else {"question_type": col}
+        tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot, **subset)
         theirs = theirs_all[best][col]
         diff = own[col].values - theirs.values
         rows.append({"column": col, "best baseline": best, "model": own[col].mean(), "baseline": theirs.mean(),
@@ -302,6 +304,16 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
                      "seeds ahead": f"{int((own[col].values > theirs.values).sum())}/{len(own)}",
                      "p (McNemar, per seed)": ", ".join(f"{x:.2f}" for x in tests["p_mcnemar"])})
     return pd.DataFrame(rows).set_index("column")
+
+
+def paired_differences(runs_a: list[Run], runs_b: list[Run], *, splits=("test", "val"),
+                       columns=("Audio", "Visual", "Audio-Visual", "overall")) -> pd.DataFrame:
+    """Tidy same-seed differences, A minus B: one row per split, seed and column (for bars with their spread)."""
+    if len(runs_a) != len(runs_b):
+        raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
+    return pd.DataFrame([{"split": split, "seed": a.seed, "column": c,
+                          "difference": scores_of(a, split)[c] - scores_of(b, split)[c]}
+                         for split in splits for a, b in zip(runs_a, runs_b) for c in columns])
 
 
 def accuracy_by_split(results: dict[str, list[Run]], *, splits=("train", "val", "test"),
@@ -314,7 +326,8 @@ def accuracy_by_split(results: dict[str, list[Run]], *, splits=("train", "val", 
     rows = []
     for label, rs in results.items():
         for split in splits:
-            scores = [scores_of(r, split) if split != "train" else evaluate_run(r.path, "train") for r in rs]
+            scores = [scores_of(r, split) if split != "train" else evaluate_run(r.path, "train", progress=False)
+                      for r in rs]
             rows.append({"model": label, "split": split,
                          **pd.DataFrame(scores)[list(columns)].astype(float).mean().to_dict()})
     return pd.DataFrame(rows).set_index(["model", "split"])

@@ -148,14 +148,16 @@ def test_compare_runs_pairs_seed_by_seed(tmp_path):
         stats.compare_runs(ra, rb[:1])
 
 
-def test_compare_runs_restricted_to_one_modality(tmp_path):
-    """modality="Visual" compares only the Visual questions: the Audio disagreements must not count."""
+def test_compare_runs_restricted_to_one_modality_or_type(tmp_path):
+    """modality="Visual" compares only the Visual questions: the Audio disagreements must not count. The same
+    for question_type="V-Loc"."""
     # 10 Audio questions where only A is right, 6 Visual questions where only B is right
     a = np.array([1] * 10 + [0] * 6, dtype=bool)
     pred_a = predictions(list(range(16)), a)
     pred_b = predictions(list(range(16)), ~a)
     for p in (pred_a, pred_b):
         p["modality"] = ["Audio"] * 10 + ["Visual"] * 6
+        p["type"] = ["A-Count"] * 10 + ["V-Loc"] * 2 + ["V-Count"] * 4
 
     def fake_run(name, pred):
         atomic_write_text(tmp_path / name / "config.yaml", "train:\n  seed: 1\n")
@@ -169,3 +171,7 @@ def test_compare_runs_restricted_to_one_modality(tmp_path):
     assert stats.compare_runs(ra, rb, n_boot=200, modality="Audio").loc[0, "a_only"] == 10
     with pytest.raises(ValueError, match="no 'Audio-Visual' questions"):
         stats.compare_runs(ra, rb, n_boot=200, modality="Audio-Visual")
+    v_loc = stats.compare_runs(ra, rb, n_boot=200, question_type="V-Loc")
+    assert (v_loc.loc[0, "n"], v_loc.loc[0, "b_only"]) == (2, 2)
+    with pytest.raises(ValueError, match="no 'AV-Loc' questions"):
+        stats.compare_runs(ra, rb, n_boot=200, question_type="AV-Loc")

@@ -19,13 +19,16 @@ def test_field_overrides_are_yaml_scalars():
         "model.mcd.num_blocks=3", "model.mcd.self_audio=false", "model.mcd.lef_mode=add"]
 
 
-def _fake_run(path, seed, correct, modality):
+def _fake_run(path, seed, correct, modality, types=None):
     """A run folder with config, per-question predictions and the scores those predictions give."""
     import pandas as pd
 
     from mcd.runs import Run, atomic_write_csv, atomic_write_json, atomic_write_text
     pred = pd.DataFrame({"question_id": range(len(correct)), "modality": modality, "correct": correct})
     acc = {m: 100.0 * pred.loc[pred.modality == m, "correct"].mean() for m in ("Audio", "Visual", "Audio-Visual")}
+    if types is not None:
+        pred["type"] = types
+        acc |= {t: 100.0 * pred.loc[pred.type == t, "correct"].mean() for t in set(types)}
     atomic_write_text(path / "config.yaml", f"train:\n  seed: {seed}\n")
     atomic_write_csv(path / "predictions_test.csv", pred)
     atomic_write_json(path / "scores.json", {"test": acc | {"overall": 100.0 * pred.correct.mean(), "n": len(pred)}})
@@ -61,6 +64,34 @@ def test_versus_floor_margin_se_is_the_seed_to_seed_noise(tmp_path):
     assert t.loc["Audio", "margin se"] == pytest.approx(25.0)
     one_seed = versus_floor(model_runs[:1], {"qa": floor["qa"][:1]}, columns=("Audio",), n_boot=100)
     assert math.isnan(one_seed.loc["Audio", "margin se"])
+
+
+def test_versus_floor_by_question_type(tmp_path):
+    """A question type as a column: the margin and McNemar's test see that type's questions only."""
+    from mcd.study import versus_floor
+    modality, types = ["Visual"] * 6, ["V-Loc"] * 3 + ["V-Count"] * 3
+    model = [0, 0, 0, 1, 1, 1]                              # V-Loc 0, V-Count 100
+    mlp = [1, 1, 0, 0, 0, 1]                                # V-Loc 66.7, V-Count 33.3
+    model_runs = [_fake_run(tmp_path / "m", 1, model, modality, types)]
+    t = versus_floor(model_runs, {"qv": [_fake_run(tmp_path / "qv", 1, mlp, modality, types)]},
+                     columns=("V-Loc", "V-Count", "Visual"), n_boot=100)
+    assert t.loc["V-Loc", "margin"] == pytest.approx(-200 / 3)
+    assert t.loc["V-Count", "margin"] == pytest.approx(200 / 3)
+    assert t.loc["Visual", "margin"] == 0.0
+    # V-Loc: the MLP alone is right on 2 questions; V-Count: the model alone on 2 -> McNemar p = 0.5 each
+    assert t.loc["V-Loc", "p (McNemar, per seed)"] == "0.50" and t.loc["V-Count", "p (McNemar, per seed)"] == "0.50"
+
+
+def test_paired_differences_pairs_seed_by_seed(tmp_path):
+    from mcd.study import paired_differences
+    modality = ["Audio"] * 2 + ["Visual"] * 2
+    a = [_fake_run(tmp_path / f"a{s}", s, c, modality) for s, c in ((1, [1, 1, 1, 0]), (2, [1, 0, 0, 0]))]
+    b = [_fake_run(tmp_path / f"b{s}", s, c, modality) for s, c in ((1, [1, 0, 1, 1]), (2, [1, 0, 1, 0]))]
+    d = paired_differences(a, b, splits=("test",), columns=("Audio", "Visual"))
+    assert d.set_index(["seed", "column"])["difference"].to_dict() == {
+        (1, "Audio"): 50.0, (1, "Visual"): -50.0, (2, "Audio"): 0.0, (2, "Visual"): -50.0}
+    with pytest.raises(ValueError, match="seed by seed"):
+        paired_differences(a, b[:1])
 
 
 def test_accuracy_by_split_scores_train_with_the_best_checkpoint(toy_cfg):
