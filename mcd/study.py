@@ -293,6 +293,10 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     own, theirs_all = per_seed(model_runs), {k: per_seed(rs) for k, rs in floor.items()}
     rows = []
     for col in columns:
+        if own[col].isna().all():   # the split has no question of this column (a small profile): nothing to test
+            rows.append({"column": col, "best baseline": None, "model": np.nan, "baseline": np.nan, "margin": np.nan,
+                         "margin se": np.nan, "seeds ahead": "–", "p (McNemar, per seed)": "–"})
+            continue
         best = max(theirs_all, key=lambda k: theirs_all[k][col].mean())
         subset = {} if col == "overall" else {"modality": col} if col in MODALITIES else {"question_type": col}
         tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot, **subset)
@@ -311,8 +315,11 @@ def paired_differences(runs_a: list[Run], runs_b: list[Run], *, splits=("test", 
     """Tidy same-seed differences, A minus B: one row per split, seed and column (for bars with their spread)."""
     if len(runs_a) != len(runs_b):
         raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
-    return pd.DataFrame([{"split": split, "seed": a.seed, "column": c,
-                          "difference": scores_of(a, split)[c] - scores_of(b, split)[c]}
+    def diff(a: Run, b: Run, split: str, c: str) -> float:   # NaN where the split has no question of c
+        x, y = scores_of(a, split)[c], scores_of(b, split)[c]
+        return np.nan if x is None or y is None else x - y
+
+    return pd.DataFrame([{"split": split, "seed": a.seed, "column": c, "difference": diff(a, b, split, c)}
                          for split in splits for a, b in zip(runs_a, runs_b) for c in columns])
 
 

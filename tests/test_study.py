@@ -1,4 +1,5 @@
 """Seed aggregation as the chapters show it."""
+import json
 import math
 
 import pytest
@@ -68,7 +69,7 @@ def test_versus_floor_margin_se_is_the_seed_to_seed_noise(tmp_path):
 
 def test_versus_floor_by_question_type(tmp_path):
     """A question type as a column: the margin and McNemar's test see that type's questions only."""
-    from mcd.study import versus_floor
+    from mcd.study import paired_differences, versus_floor
     modality, types = ["Visual"] * 6, ["V-Loc"] * 3 + ["V-Count"] * 3
     model = [0, 0, 0, 1, 1, 1]                              # V-Loc 0, V-Count 100
     mlp = [1, 1, 0, 0, 0, 1]                                # V-Loc 66.7, V-Count 33.3
@@ -80,6 +81,17 @@ def test_versus_floor_by_question_type(tmp_path):
     assert t.loc["Visual", "margin"] == 0.0
     # V-Loc: the MLP alone is right on 2 questions; V-Count: the model alone on 2 -> McNemar p = 0.5 each
     assert t.loc["V-Loc", "p (McNemar, per seed)"] == "0.50" and t.loc["V-Count", "p (McNemar, per seed)"] == "0.50"
+    # a type with no question in the split (scores.json holds None for it) is a row of NaN, not an error
+    from mcd.runs import Run
+    qv = [Run(tmp_path / "qv")]
+    for run in model_runs + qv:
+        scores = run.scores
+        scores["test"]["AV-Loc"] = None
+        (run.path / "scores.json").write_text(json.dumps(scores))
+    t = versus_floor(model_runs, {"qv": qv}, columns=("V-Loc", "AV-Loc"), n_boot=100)
+    assert math.isnan(t.loc["AV-Loc", "margin"]) and t.loc["AV-Loc", "p (McNemar, per seed)"] == "–"
+    d = paired_differences(model_runs, qv, splits=("test",), columns=("V-Loc", "AV-Loc"))
+    assert math.isnan(d.set_index("column").loc["AV-Loc", "difference"])
 
 
 def test_paired_differences_pairs_seed_by_seed(tmp_path):
