@@ -14,6 +14,14 @@ pairs, from the per-question prediction tables a run writes (``Run.predictions(s
 
 ``compare_predictions`` joins two tables on ``question_id`` (refusing question sets that differ) and runs both;
 ``compare_runs`` does so seed by seed for two lists of runs.
+
+Both see one seed's question noise only. Over several seeds, the margin of the seed means has two sources of
+noise: the seeds (training randomness) and the questions (every seed answers the same test set, so that noise
+does not average out over seeds). ``two_level_bootstrap`` resamples both, seeds and questions, crossed (the
+"pigeonhole" bootstrap of Owen, 2007); ``pooled_comparison`` runs it on two lists of runs paired seed by seed.
+It counts the seed-by-question noise more than once, so it errs wide: in a simulation with no seed effect (3
+seeds, 300 questions) its interval was about 40 % wider than the true spread, and about right with a seed
+effect. Read its "no difference" as "not told apart", not as "equal".
 """
 from __future__ import annotations
 
@@ -149,13 +157,74 @@ def compare_runs(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int
     for i, (ra, rb) in enumerate(zip(runs_a, runs_b)):
         sa, sb = ra.seed, rb.seed
         row = {"seed": sa if sa == sb else f"{sa} vs {sb}"}
-        pa, pb = ra.predictions(split), rb.predictions(split)
-        for column, value in (("modality", modality), ("type", question_type)):
-            if value is not None:
-                pa, pb = _only(pa, column, value, "A"), _only(pb, column, value, "B")
+        pa, pb = _subset(ra.predictions(split), rb.predictions(split), modality, question_type)
         row.update(compare_predictions(pa, pb, n_boot=n_boot, seed=seed + i, level=level))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def two_level_bootstrap(a_correct, b_correct, *, n_boot: int = 10_000, seed: int = 0,
+                        level: float = 0.95) -> BootstrapResult:
+    """The difference of mean accuracies A - B (points) over S seeds answering the same Q questions, with an
+    interval that resamples seeds and questions at once: one draw weights seed s by its count among S seeds
+    drawn with replacement and question q by its count among Q drawn (the same draw for every seed, since the
+    seeds share the questions). ``a_correct`` and ``b_correct`` are [S, Q], row s the same seed of A and B,
+    columns the same questions. The p-value is computed as in ``paired_bootstrap``."""
+    a, b = np.asarray(a_correct), np.asarray(b_correct)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"need two [seeds, questions] arrays of one shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError("no questions to compare")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    d = np.stack([_as_bool(x, "a_correct row").astype(np.int64) - _as_bool(y, "b_correct row")
+                  for x, y in zip(a, b)])                     # [S, Q] in {-1, 0, 1}
+    n_seeds, n_q = d.shape
+    rng = np.random.default_rng(seed)
+    sums = []
+    for start in range(0, n_boot, 2_000):                     # chunks bound the [draws, Q] weight matrix
+        k = min(2_000, n_boot - start)
+        wq = rng.multinomial(n_q, np.full(n_q, 1.0 / n_q), size=k)             # [k, Q]
+        ws = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=k)  # [k, S]
+        sums.append(((wq @ d.T) * ws).sum(axis=1))            # integer weighted sums of the differences
+    boot_sum, observed = np.concatenate(sums), int(d.sum())
+    scale = 100.0 / (n_seeds * n_q)
+    alpha = 1.0 - level
+    low, high = np.quantile(boot_sum * scale, [alpha / 2, 1 - alpha / 2])
+    far = np.abs(boot_sum - observed) >= abs(observed)        # integers: ties are exact
+    p = (1 + int(far.sum())) / (1 + n_boot)
+    return BootstrapResult(diff=observed * scale, low=float(low), high=float(high), pvalue=float(p), n=n_q,
+                           n_boot=n_boot, level=level)
+
+
+def pooled_comparison(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int = 10_000, seed: int = 0,
+                      level: float = 0.95, modality: str | None = None,
+                      question_type: str | None = None) -> BootstrapResult:
+    """``two_level_bootstrap`` of two lists of runs paired seed by seed (the subset of questions as in
+    ``compare_runs``). Every seed must have answered the same questions."""
+    if len(runs_a) != len(runs_b) or not runs_a:
+        raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
+    rows_a, rows_b, questions = [], [], None
+    for ra, rb in zip(runs_a, runs_b):
+        pa, pb = _subset(ra.predictions(split), rb.predictions(split), modality, question_type)
+        j = paired_correct(pa, pb)                            # sorted by question_id
+        if questions is None:
+            questions = j["question_id"].tolist()
+        elif j["question_id"].tolist() != questions:
+            raise ValueError(f"{ra.path} and the first run answered different {split} questions: pool only "
+                             f"seeds of one data set")
+        rows_a.append(j["correct_a"].to_numpy(bool))
+        rows_b.append(j["correct_b"].to_numpy(bool))
+    return two_level_bootstrap(np.stack(rows_a), np.stack(rows_b), n_boot=n_boot, seed=seed, level=level)
+
+
+def _subset(pa: pd.DataFrame, pb: pd.DataFrame, modality, question_type) -> tuple[pd.DataFrame, pd.DataFrame]:
+    for column, value in (("modality", modality), ("type", question_type)):
+        if value is not None:
+            pa, pb = _only(pa, column, value, "A"), _only(pb, column, value, "B")
+    return pa, pb
 
 
 def _only(pred: pd.DataFrame, column: str, value: str, name: str) -> pd.DataFrame:
@@ -169,4 +238,4 @@ def _only(pred: pd.DataFrame, column: str, value: str, name: str) -> pd.DataFram
 
 
 __all__ = ["McNemarResult", "BootstrapResult", "discordant", "mcnemar_exact", "paired_bootstrap", "paired_correct",
-           "compare_predictions", "compare_runs"]
+           "compare_predictions", "compare_runs", "two_level_bootstrap", "pooled_comparison"]

@@ -281,7 +281,8 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
 
     ``margin`` is the difference of the seed means; ``margin se`` its standard error over seeds (the sd of the
     same-seed differences over the square root of their count: the seed-to-seed noise, which McNemar's test
-    does not see); ``seeds ahead`` counts the seeds where the model scores higher than the same seed of that
+    does not see); ``95% CI`` and ``p`` (seeds × questions) come from ``stats.pooled_comparison``, which
+    resamples seeds and questions at once, so they carry both noises; ``seeds ahead`` counts the seeds where the model scores higher than the same seed of that
     baseline; ``p (McNemar, per seed)`` tests each same-seed pair on the column's questions (all questions for
     "overall"). A column is "overall", a question modality, or a question type (for per-type margins, pass a
     ``floor`` of one baseline). Runs are paired seed by seed, in the order given."""
@@ -295,16 +296,20 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     for col in columns:
         if own[col].isna().all():   # the split has no question of this column (a small profile): nothing to test
             rows.append({"column": col, "best baseline": None, "model": np.nan, "baseline": np.nan, "margin": np.nan,
-                         "margin se": np.nan, "seeds ahead": "–", "p (McNemar, per seed)": "–"})
+                         "margin se": np.nan, "95% CI (seeds × questions)": "–", "p (seeds × questions)": np.nan,
+                         "seeds ahead": "–", "p (McNemar, per seed)": "–"})
             continue
         best = max(theirs_all, key=lambda k: theirs_all[k][col].mean())
         subset = {} if col == "overall" else {"modality": col} if col in MODALITIES else {"question_type": col}
         tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot, **subset)
+        pooled = stats.pooled_comparison(model_runs, floor[best], split=split, n_boot=n_boot, **subset)
         theirs = theirs_all[best][col]
         diff = own[col].values - theirs.values
         rows.append({"column": col, "best baseline": best, "model": own[col].mean(), "baseline": theirs.mean(),
                      "margin": diff.mean(),
                      "margin se": diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan"),
+                     "95% CI (seeds × questions)": f"[{pooled.low:.2f}, {pooled.high:.2f}]",
+                     "p (seeds × questions)": pooled.pvalue,
                      "seeds ahead": f"{int((own[col].values > theirs.values).sum())}/{len(own)}",
                      "p (McNemar, per seed)": ", ".join(f"{x:.2f}" for x in tests["p_mcnemar"])})
     return pd.DataFrame(rows).set_index("column")

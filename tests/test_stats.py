@@ -175,3 +175,65 @@ def test_compare_runs_restricted_to_one_modality_or_type(tmp_path):
     assert (v_loc.loc[0, "n"], v_loc.loc[0, "b_only"]) == (2, 2)
     with pytest.raises(ValueError, match="no 'AV-Loc' questions"):
         stats.compare_runs(ra, rb, n_boot=200, question_type="AV-Loc")
+
+
+# ------------------------------------------------------------------------------------ seeds and questions at once
+def test_two_level_bootstrap_of_identical_models_is_no_difference():
+    a, _ = correctness(both=30, a_only=10, b_only=0, neither=20)
+    r = stats.two_level_bootstrap(np.stack([a, a]), np.stack([a, a]), n_boot=500)
+    assert (r.diff, r.low, r.high, r.pvalue) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_two_level_bootstrap_with_one_seed_is_the_question_bootstrap():
+    a, b = correctness(both=300, a_only=40, b_only=20, neither=140)
+    two = stats.two_level_bootstrap(a[None], b[None], n_boot=20_000, seed=1)
+    one = stats.paired_bootstrap(a, b, n_boot=20_000, seed=2)
+    assert two.diff == one.diff == 100.0 * 20 / 500
+    assert two.low == pytest.approx(one.low, abs=0.4) and two.high == pytest.approx(one.high, abs=0.4)
+
+
+def test_two_level_bootstrap_counts_the_seed_noise():
+    """Seed 1 is 10 points ahead, seed 2 is 50 ahead, on 1,000 questions: the question noise alone is about
+    +-2 points, so an interval that spans most of 10..50 can only come from resampling the seeds."""
+    a1, b1 = correctness(both=400, a_only=100, b_only=0, neither=500, seed=1)
+    a2, b2 = correctness(both=400, a_only=500, b_only=0, neither=100, seed=2)
+    r = stats.two_level_bootstrap(np.stack([a1, a2]), np.stack([b1, b2]), n_boot=4_000)
+    assert r.diff == pytest.approx(30.0)
+    assert r.low < 15 and r.high > 45
+    assert r.pvalue < 0.01                                     # both seeds are far ahead
+    with pytest.raises(ValueError, match="one shape"):
+        stats.two_level_bootstrap(np.stack([a1, a2]), b1)
+
+
+def test_pooled_comparison_pairs_seeds_and_refuses_other_questions(tmp_path):
+    def fake_run(name, seed, ids, correct):
+        atomic_write_text(tmp_path / name / "config.yaml", f"train:\n  seed: {seed}\n")
+        atomic_write_csv(tmp_path / name / "predictions_test.csv", predictions(ids, correct))
+        return Run(tmp_path / name)
+
+    a, b = correctness(both=10, a_only=6, b_only=2, neither=2)
+    ids = list(range(20))
+    ra = [fake_run("a1", 1, ids, a), fake_run("a2", 2, ids[::-1], a[::-1])]   # row order must not matter
+    rb = [fake_run("b1", 1, ids, b), fake_run("b2", 2, ids, b)]
+    r = stats.pooled_comparison(ra, rb, n_boot=300)
+    assert r.diff == pytest.approx(20.0) and r.n == 20
+    other = [fake_run("a3", 3, list(range(1, 21)), a)]
+    with pytest.raises(ValueError, match="different test questions"):
+        stats.pooled_comparison([ra[0], other[0]], [rb[0], fake_run("b3", 3, list(range(1, 21)), b)], n_boot=10)
+
+
+def test_two_level_bootstrap_keeps_its_level_under_the_null():
+    """Two equally good models, 3 seeds with a seed effect, 300 questions of varied difficulty: the test rejects
+    "no difference" at about the nominal 5 % (a question-only bootstrap of the seed means rejects far more
+    often here, since it ignores the seeds)."""
+    rng = np.random.default_rng(0)
+
+    def model(difficulty):   # one model's answers over 3 seeds: each seed shifts its skill a little
+        return np.stack([rng.random(len(difficulty)) < np.clip(difficulty + rng.normal(0, 0.03), 0, 1)
+                         for _ in range(3)])
+
+    p = []
+    for k in range(200):
+        difficulty = rng.uniform(0.05, 0.95, 300)
+        p.append(stats.two_level_bootstrap(model(difficulty), model(difficulty), n_boot=500, seed=k).pvalue)
+    assert np.mean(np.array(p) < 0.05) <= 0.08

@@ -63,6 +63,8 @@ def test_versus_floor_margin_se_is_the_seed_to_seed_noise(tmp_path):
     # same-seed differences 50 and 0: mean 25, sd 35.36, se 35.36 / sqrt(2) = 25
     assert t.loc["Audio", "margin"] == 25.0
     assert t.loc["Audio", "margin se"] == pytest.approx(25.0)
+    low, high = (float(x) for x in t.loc["Audio", "95% CI (seeds × questions)"].strip("[]").split(","))
+    assert low <= 25.0 <= high and 0.0 < t.loc["Audio", "p (seeds × questions)"] <= 1.0
     one_seed = versus_floor(model_runs[:1], {"qa": floor["qa"][:1]}, columns=("Audio",), n_boot=100)
     assert math.isnan(one_seed.loc["Audio", "margin se"])
 
