@@ -151,13 +151,10 @@ def compare_runs(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int
     """One row per pair (runs_a[i], runs_b[i]) — the same seed of two models — comparing their ``split``
     predictions (only the questions of ``modality``, e.g. "Visual", and of ``question_type``, e.g. "V-Loc", when
     given). The seed column is read from each run's config; two different seeds are shown as 'a vs b'."""
-    if len(runs_a) != len(runs_b):
-        raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
     rows = []
-    for i, (ra, rb) in enumerate(zip(runs_a, runs_b)):
+    for i, (ra, rb, pa, pb) in enumerate(_paired_runs(runs_a, runs_b, split, modality, question_type)):
         sa, sb = ra.seed, rb.seed
         row = {"seed": sa if sa == sb else f"{sa} vs {sb}"}
-        pa, pb = _subset(ra.predictions(split), rb.predictions(split), modality, question_type)
         row.update(compare_predictions(pa, pb, n_boot=n_boot, seed=seed + i, level=level))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -204,11 +201,10 @@ def pooled_comparison(runs_a: list, runs_b: list, *, split: str = "test", n_boot
                       question_type: str | None = None) -> BootstrapResult:
     """``two_level_bootstrap`` of two lists of runs paired seed by seed (the subset of questions as in
     ``compare_runs``). Every seed must have answered the same questions."""
-    if len(runs_a) != len(runs_b) or not runs_a:
-        raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
+    if not runs_a:
+        raise ValueError("no runs to pool")
     rows_a, rows_b, questions = [], [], None
-    for ra, rb in zip(runs_a, runs_b):
-        pa, pb = _subset(ra.predictions(split), rb.predictions(split), modality, question_type)
+    for ra, rb, pa, pb in _paired_runs(runs_a, runs_b, split, modality, question_type):
         j = paired_correct(pa, pb)                            # sorted by question_id
         if questions is None:
             questions = j["question_id"].tolist()
@@ -220,11 +216,16 @@ def pooled_comparison(runs_a: list, runs_b: list, *, split: str = "test", n_boot
     return two_level_bootstrap(np.stack(rows_a), np.stack(rows_b), n_boot=n_boot, seed=seed, level=level)
 
 
-def _subset(pa: pd.DataFrame, pb: pd.DataFrame, modality, question_type) -> tuple[pd.DataFrame, pd.DataFrame]:
-    for column, value in (("modality", modality), ("type", question_type)):
-        if value is not None:
-            pa, pb = _only(pa, column, value, "A"), _only(pb, column, value, "B")
-    return pa, pb
+def _paired_runs(runs_a: list, runs_b: list, split: str, modality, question_type):
+    """(run A, run B, A's predictions, B's predictions) per same-seed pair, cut to the questions asked for."""
+    if len(runs_a) != len(runs_b):
+        raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
+    for ra, rb in zip(runs_a, runs_b):
+        pa, pb = ra.predictions(split), rb.predictions(split)
+        for column, value in (("modality", modality), ("type", question_type)):
+            if value is not None:
+                pa, pb = _only(pa, column, value, "A"), _only(pb, column, value, "B")
+        yield ra, rb, pa, pb
 
 
 def _only(pred: pd.DataFrame, column: str, value: str, name: str) -> pd.DataFrame:

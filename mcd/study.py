@@ -282,10 +282,11 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     ``margin`` is the difference of the seed means; ``margin se`` its standard error over seeds (the sd of the
     same-seed differences over the square root of their count: the seed-to-seed noise, which McNemar's test
     does not see); ``95% CI`` and ``p`` (seeds × questions) come from ``stats.pooled_comparison``, which
-    resamples seeds and questions at once, so they carry both noises; ``seeds ahead`` counts the seeds where the model scores higher than the same seed of that
-    baseline; ``p (McNemar, per seed)`` tests each same-seed pair on the column's questions (all questions for
-    "overall"). A column is "overall", a question modality, or a question type (for per-type margins, pass a
-    ``floor`` of one baseline). Runs are paired seed by seed, in the order given."""
+    resamples seeds and questions at once, so they carry both noises; ``seeds ahead`` counts the seeds where the
+    model scores higher than the same seed of that baseline; ``p (McNemar, per seed)`` tests each same-seed pair
+    on the column's questions (all questions for "overall"). A column is "overall", a question modality, or a
+    question type (for per-type margins, pass a ``floor`` of one baseline). Runs are paired seed by seed, in the
+    order given."""
     from mcd import stats
 
     def per_seed(rs: list[Run]) -> pd.DataFrame:
@@ -320,6 +321,7 @@ def paired_differences(runs_a: list[Run], runs_b: list[Run], *, splits=("test", 
     """Tidy same-seed differences, A minus B: one row per split, seed and column (for bars with their spread)."""
     if len(runs_a) != len(runs_b):
         raise ValueError(f"pair the runs seed by seed: {len(runs_a)} vs {len(runs_b)} runs")
+
     def diff(a: Run, b: Run, split: str, c: str) -> float:   # NaN where the split has no question of c
         x, y = scores_of(a, split)[c], scores_of(b, split)[c]
         return np.nan if x is None or y is None else x - y
