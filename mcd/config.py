@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from mcd.io import atomic_write_text
 from mcd.models.avst import AVSTConfig
 from mcd.models.baselines import MLPConfig, QOnlyConfig
 from mcd.models.mcd import MCDConfig
@@ -23,27 +24,27 @@ from mcd.models.pstp import PSTPConfig
 
 
 DATA_FORMATS = ("music_avqa", "avqa")
-_MUSIC_AVQA_FILES = (["{version}/avqa-train.json"], "{version}/avqa-val.json", "{version}/avqa-test.json")
 
 
 @dataclass
 class DataConfig:
     """Where the annotations and features are, and how to read them.
 
-    Layout under ``root`` (the official release layout; SynthAVQA writes the same):
-    ``{version}/avqa-{train,val,test}.json`` and ``feats/{name}/{video_id}.npy`` per feature set.
+    Annotation files are found under ``annotation_root`` (default ``root``) and features under
+    ``root/feats/{name}/{video_id}.npy``. The annotation file names default to the format's official layout
+    (``mcd.data.layout``: Music-AVQA's ``{version}/avqa-{split}.json``, AVQA's ``{split}_qa.json``); set
+    ``train_files``, ``val_file`` or ``test_file`` (relative to ``annotation_root``) to read others.
 
     ``format="avqa"`` reads the AVQA data set of Yang et al. instead (``mcd.data.avqa``): multiple choice (so
-    ``multiple_choice`` is set), and the Music-AVQA default file names become ``{train,val,test}_qa.json``
-    (names set explicitly are kept). SynthAVQA writes those files too when asked for its multiple-choice view.
+    ``multiple_choice`` is set). SynthAVQA writes those files too when asked for its multiple-choice view.
     """
 
     root: str = "data/synthavqa-default"
     annotation_root: str | None = None  # defaults to root (the real annotations live apart from the features)
     version: str = "json_update"         # annotation version: json (original) or json_update (cleaned)
-    train_files: list[str] = field(default_factory=lambda: ["{version}/avqa-train.json"])
-    val_file: str = "{version}/avqa-val.json"
-    test_file: str = "{version}/avqa-test.json"
+    train_files: list[str] | None = None  # None: the format's official file names (mcd.data.layout)
+    val_file: str | None = None
+    test_file: str | None = None
     audio_feats: str | None = "vggish"   # feats/ folder of [T, 128] audio; None: the model takes no audio
     visual_feats: str | None = "frames"  # feats/ folder of [T, C] frame features; None: no visual input
     patch_feats: str | None = None       # feats/ folder of [T, P, C] patch features (AVST, PSTP-Net)
@@ -60,17 +61,9 @@ class DataConfig:
             raise ConfigError(f"data.format must be one of {list(DATA_FORMATS)}, got {self.format!r}")
         if self.format == "avqa":
             self.multiple_choice = True   # AVQA is multiple choice; there is nothing else to read
-            if (self.train_files, self.val_file, self.test_file) == _MUSIC_AVQA_FILES:
-                from mcd.data.avqa import SPLIT_FILES
-                self.train_files = [SPLIT_FILES["train"]]
-                self.val_file, self.test_file = SPLIT_FILES["val"], SPLIT_FILES["test"]
 
     def ann_root(self) -> Path:
         return Path(self.annotation_root or self.root)
-
-    def split_files(self, split: str) -> list[Path]:
-        names = {"train": self.train_files, "val": [self.val_file], "test": [self.test_file]}[split]
-        return [self.ann_root() / n.format(version=self.version) for n in names]
 
 
 @dataclass
@@ -122,6 +115,10 @@ class ExperimentConfig:
             d["model"] = {"name": self.model.name, self.model_key(): d["model"][self.model_key()]}
         return d
 
+    def run_dir(self) -> Path:
+        """Where this run is written: ``{out_dir}/{name}-{hash}``."""
+        return Path(self.out_dir) / f"{self.name}-{self.hash()}"
+
     def model_key(self) -> str:
         from mcd.models.registry import config_key
         return config_key(self.model.name)
@@ -132,8 +129,6 @@ class ExperimentConfig:
         d.pop("out_dir")
         d.pop("name")
         d["train"].pop("progress")
-        if d["data"]["format"] == "music_avqa":  # added later: at its default, earlier run folders keep their names
-            d["data"].pop("format")
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -232,5 +227,4 @@ def load_config(path=None, overrides: list[str] | None = None, **sections) -> Ex
 
 
 def save_config(cfg: ExperimentConfig, path) -> None:
-    from mcd.runs import atomic_write_text
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -7,12 +7,13 @@ AVQA (Yang et al.) predictions carry its 8 types instead: they score as the 8 pe
 modality averages. Which taxonomy a table carries is read from its type names."""
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 
 import pandas as pd
 import torch
 
 from mcd.data.annotations import TAXONOMIES, TYPE_NAMES, Record, Taxonomy, taxonomy_of
+from mcd.data.priors import majority_answers
 
 SCORE_COLUMNS = [*TYPE_NAMES, "Audio", "Visual", "Audio-Visual", "overall"]
 AVQA_SCORE_COLUMNS = [*TAXONOMIES["avqa"].names, "average", "overall"]
@@ -91,29 +92,8 @@ def scores_frame(rows: dict[str, dict]) -> pd.DataFrame:
 
 
 def majority_baseline(train: list[Record], test: list[Record], by: str = "type") -> pd.DataFrame:
-    """Question-only priors: predict the most frequent train answer per question type (``by='type'``) or per
-    (type, raw template) with the type's answer as fallback (``by='template'``). Ties go to the alphabetically
-    first answer, so the result does not depend on file order."""
-    def top(counter: Counter) -> str:
-        return min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-
-    per_type: dict[int, Counter] = defaultdict(Counter)
-    per_template: dict[tuple, Counter] = defaultdict(Counter)
-    for r in train:
-        per_type[r.qtype][r.answer] += 1
-        per_template[(r.qtype, r.question)][r.answer] += 1
-    fallback = top(Counter(r.answer for r in train))
-    type_answer = {t: top(c) for t, c in per_type.items()}
-    templ_answer = {k: top(c) for k, c in per_template.items()}
-    predicted = []
-    for r in test:
-        a = type_answer.get(r.qtype, fallback)
-        if by == "template":
-            a = templ_answer.get((r.qtype, r.question), a)
-        elif by != "type":
-            raise ValueError(f"by must be 'type' or 'template', got {by!r}")
-        predicted.append(a)
-    return prediction_table(test, predicted)
+    """The question-only prior (``mcd.data.priors.majority_answers``) as a prediction table, scored like a model."""
+    return prediction_table(test, majority_answers(train, test, by))
 
 
 def type_counts(records: list[Record]) -> pd.Series:

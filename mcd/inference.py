@@ -15,7 +15,8 @@ from mcd.data.annotations import QUESTION_TYPES, TYPE_NAMES, Vocab, parse_record
 from mcd.data.datasets import read_with_origin, input_dims, load_features, load_split, make_split
 from mcd.evaluate import predict, score
 from mcd.models.registry import build_model
-from mcd.runs import Run, atomic_write_csv
+from mcd.io import atomic_write_csv
+from mcd.runs import Run
 
 
 def load_run(run_dir: Path, overrides: list[str] | None = None):

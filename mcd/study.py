@@ -24,8 +24,8 @@ from mcd.runs import Run, get_or_train
 
 REPO = Path(__file__).resolve().parents[1]
 # Executed in this order: the chapters behind the headline claims first, the long ablations last.
-NOTEBOOKS = ["table2_fusion", "table3_sota", "fig5_late_fusion", "datasets", "table8_efficiency", "table5_avqa",
-             "table10_losses", "table9_lef", "table6_text_encoder", "table4_backbones", "table7_attention"]
+NOTEBOOKS = ["table2_fusion", "table3_sota", "fig5_late_fusion", "datasets", "real_questions", "table8_efficiency",
+             "table5_avqa", "table10_losses", "table9_lef", "table6_text_encoder", "table4_backbones", "table7_attention"]
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ from mcd.data.datasets import batches, build_vocab, input_dims, load_split
 from mcd.errors import TrainingError
 from mcd.evaluate import predict, score
 from mcd.models.registry import build_model
-from mcd.runs import (atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, environment_info,
-                      run_dir)
+from mcd.data.layout import split_files
+from mcd.io import atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text
+from mcd.provenance import environment_info
 
 
 # ----------------------------------------------------------------------------------------------- set-up helpers
@@ -76,7 +77,7 @@ def all_sum(values: list[float], world: int, device) -> list[float]:
 
 def ensure_data(cfg: ExperimentConfig, rank: int, world: int) -> None:
     """Generate SynthAVQA into ``data.root`` when it holds no annotations and a synth profile is configured."""
-    if rank == 0 and cfg.data.synth_profile and not cfg.data.split_files("train")[0].exists():
+    if rank == 0 and cfg.data.synth_profile and not split_files(cfg.data, "train")[0].exists():
         from mcd.data.synth import ensure
         extra = cfg.data.visual_feats not in (None, "frames")
         ensure(Path(cfg.data.root), cfg.data.synth_profile, cfg.data.synth_seed, extra_visual_sets=extra,
@@ -113,7 +114,7 @@ def autocast(device: torch.device, dtype):
 def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True) -> Path:
     """Train ``cfg`` into ``out`` (default: its run folder) and return the folder."""
     t = cfg.train
-    out = Path(out or run_dir(cfg))
+    out = Path(out or cfg.run_dir())
     device = pick_device(t.device)
     rank, world, device = init_distributed(device)
     if t.threads:
@@ -153,7 +154,10 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         vocab.save(vocab_path)
+        from mcd.data.synth import read_card
+        card = read_card(cfg.data.root) if cfg.data.synth_profile else None
         atomic_write_json(out / "env.json", {**environment_info(t.seed), "world_size": world,
+                                             "synthavqa": card and card.get("version"),
                                              "device": str(device),
                                              "precision": "bf16" if amp is not None else "fp32",
                                              "input_dims": dims.__dict__})

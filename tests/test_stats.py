@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from mcd import stats
-from mcd.runs import Run, atomic_write_csv, atomic_write_text
+from mcd.io import atomic_write_csv, atomic_write_text
+from mcd.runs import Run
 
 
 def correctness(both: int, a_only: int, b_only: int, neither: int, seed: int = 0):

@@ -24,7 +24,8 @@ def _fake_run(path, seed, correct, modality, types=None):
     """A run folder with config, per-question predictions and the scores those predictions give."""
     import pandas as pd
 
-    from mcd.runs import Run, atomic_write_csv, atomic_write_json, atomic_write_text
+    from mcd.io import atomic_write_csv, atomic_write_json, atomic_write_text
+    from mcd.runs import Run
     pred = pd.DataFrame({"question_id": range(len(correct)), "modality": modality, "correct": correct})
     acc = {m: 100.0 * pred.loc[pred.modality == m, "correct"].mean() for m in ("Audio", "Visual", "Audio-Visual")}
     if types is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcd.errors import DataError
+from mcd.io import atomic_write_text
 
 # The 9 question types in the order of the paper's Table III.
 QUESTION_TYPES: list[tuple[str, str]] = [
@@ -258,7 +259,6 @@ class Vocab:
         return cls(d["words"], d["answers"])
 
     def save(self, path: Path) -> None:
-        from mcd.runs import atomic_write_text
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod

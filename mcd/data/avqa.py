@@ -28,10 +28,11 @@ import re
 from pathlib import Path
 
 from mcd.data.annotations import AVQA_TYPES, Record, load_records, require_keys
+from mcd.data.layout import OFFICIAL_FILES
 
 NUM_OPTIONS = 4
 REQUIRED_KEYS = ("video_name", "question_text", "multi_choice", "answer", "question_type")
-SPLIT_FILES = {"train": "train_qa.json", "val": "val_qa.json", "test": "test_qa.json"}
+SPLIT_FILES = OFFICIAL_FILES["avqa"]
 TYPE_INDEX = {name: i for i, name in enumerate(AVQA_TYPES)}
 _TOKEN = re.compile(r"[\w']+|[^\w\s]")
 

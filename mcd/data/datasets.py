@@ -12,6 +12,7 @@ import torch
 
 from mcd.data.annotations import MAX_OPTION_LEN, MAX_QUESTION_LEN, TAXONOMIES, Record, Vocab, load_records
 from mcd.data.features import load_feature_set
+from mcd.data.layout import split_files
 from mcd.errors import DataError
 from mcd.models.base import InputDims
 
@@ -66,7 +67,7 @@ def record_loader(data_cfg):
 
 def read_with_origin(data_cfg, split, collect=None):
     """Records of a split and, for each, (file, index in that file), so that errors can name the record."""
-    files = data_cfg.split_files(split)
+    files = split_files(data_cfg, split)
     load = record_loader(data_cfg)
     records: list[Record] = []
     origin: list[tuple[Path, int]] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mcd.runs import _atomic
+from mcd.io import atomic_write_bytes
 
 REPO = "https://raw.githubusercontent.com/GeWu-Lab/MUSIC-AVQA"
 COMMIT = "cc8809514a2ee3d7ae81a3021c15e7c0679170d7"
@@ -43,6 +43,6 @@ def download(dest: Path, *, base_url: str = f"{REPO}/{COMMIT}", files: dict[str,
             data = r.read()
         if git_blob_id(data) != blob:
             raise ValueError(f"{base_url}/{path}: content does not match git blob {blob}; not written")
-        _atomic(target, lambda tmp: Path(tmp).write_bytes(data))
+        atomic_write_bytes(target, data)
         written.append(target)
     return written

@@ -43,6 +43,7 @@ import pandas as pd
 
 from mcd.data.annotations import (ANSWERS, INSTRUMENTS, MODALITIES, NUMBER_WORDS, QUESTION_TYPES, TYPE_NAMES,
                                   load_records, parse_record, read_json_list)
+from mcd.data.priors import majority_answers
 
 SYNTH_VERSION = "1.0"
 SPLITS = ("train", "val", "test")
@@ -1054,10 +1055,9 @@ def _accuracy_table(records: list, correct: list[bool]) -> pd.DataFrame:
 def question_prior_accuracy(root) -> pd.DataFrame:
     """Test accuracy of answering each (type, template) with its most frequent train answer (ties: alphabetical):
     how much the question alone gives away."""
-    from mcd.evaluate import majority_baseline
     test = _records(root, "test")
-    pred = majority_baseline(_records(root, "train"), test, by="template")
-    return _accuracy_table(test, pred["correct"].tolist())
+    predicted = majority_answers(_records(root, "train"), test, by="template")
+    return _accuracy_table(test, [p == r.answer for p, r in zip(predicted, test)])
 
 
 def oracle_accuracy(root, split: str = "test") -> pd.DataFrame:
