@@ -275,8 +275,9 @@ def test_aggregator_topk_and_clue_storing():
 
 
 def test_cross_weights_mix_channels_convexly():
-    """f_cross = f x W^cross with W^cross column-stochastic: a sequence whose channels are all equal is unchanged."""
-    block = AssociationBlock(cfg(attn_dropout=0.0)).eval()
+    """outer: f_cross = f x W^cross with W^cross column-stochastic: a sequence whose channels are all equal is
+    unchanged."""
+    block = AssociationBlock(cfg(attn_dropout=0.0, cross_weights="outer")).eval()
     c = torch.randn(B, T, 1)
     f = c.expand(B, T, D).contiguous()
     g = torch.randn(B, 1, D)

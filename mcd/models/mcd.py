@@ -44,7 +44,8 @@ from mcd.models.layers import QuestionEncoder, temporal_mean
 _CHOICES = {
     "text_encoder": ("lstm", "bilstm"),
     "no_attention_branch": ("ffn", "identity"),
-    "cross_weights": ("outer", "diag"),
+    "cross_weights": ("projected", "outer", "diag"),
+    "attention_module": ("linear", "mha"),
     "clue_reduce": ("sum", "mean"),
     "lef_mode": ("dot", "add"),
     "global_av": ("encoder", "blocks"),
@@ -60,10 +61,13 @@ class MCDConfig:
     # sizes (Sec. IV-A: D = 512; the rest is open, see mcd_decisions.md)
     dim: int = 512
     heads: int = 4                 # attention heads of every attention in Eq. 1 / Eq. 6
-    ffn_dim: int = 512             # hidden width of the AB feed-forward layer (Eq. 4-5)
+    ffn_dim: int | None = None     # hidden width of the AB feed-forward layer (Eq. 4-5); None: = dim (decision 13)
     dropout: float = 0.1           # the dropout the paper names: after Eq. 10 and in the late fusion of Fig. 4(b)
     attn_dropout: float = 0.1      # attention probabilities and the FFN hidden layer
     attn_out_proj: bool = False    # an output projection after the heads (Eq. 1 has none)
+    attention_module: str = "linear"  # linear: W^Q, W^K, W^V as nn.Linear | mha: held as nn.MultiheadAttention
+                                      # holds them (bare parameters; the same function, counted as the paper's
+                                      # thop 0.1.1 counts it: not at all, see Table VIII)
     # Table VI: text encoder and text objects
     text_encoder: str = "lstm"     # lstm | bilstm
     text_objects: bool = True      # off: no text objects, f~_t leaves Eq. 10 (Table VI "x" == Table IX "w/o f~_t")
@@ -73,7 +77,8 @@ class MCDConfig:
     a_query: bool = True           # cross-attention with the AUDIO global query F_a on visual (Eq. 3, second term)
     v_query: bool = True           # cross-attention with the VISUAL global query F_v on audio (Eq. 2, second term)
     no_attention_branch: str = "ffn"  # a branch with no attention term: ffn (f + BN(FFN(f))) | identity
-    cross_weights: str = "outer"   # how W^cross (D x D) is formed from the 1 x D cross-attention result: outer | diag
+    cross_weights: str = "projected"  # how W^cross (D x D) is formed from the 1 x D cross-attention result r:
+                                      # projected: diag(r) W_c (a learned D x D) | outer: softmax_j(q_i r_j) | diag(r)
     # Table VIII
     num_blocks: int = 2
     # aggregator (Eq. 6-9)
@@ -106,8 +111,8 @@ class MCDConfig:
                 raise ValueError(f"MCDConfig.{key} must be one of {allowed}, got {getattr(self, key)!r}")
         if self.dim <= 0 or self.heads <= 0 or self.dim % self.heads:
             raise ValueError(f"MCDConfig.dim ({self.dim}) must be a positive multiple of heads ({self.heads})")
-        if self.ffn_dim <= 0:
-            raise ValueError(f"MCDConfig.ffn_dim must be positive, got {self.ffn_dim}")
+        if self.ffn_dim is not None and self.ffn_dim <= 0:
+            raise ValueError(f"MCDConfig.ffn_dim must be positive (or None: = dim), got {self.ffn_dim}")
         if self.num_blocks < 0:
             raise ValueError(f"MCDConfig.num_blocks must be >= 0, got {self.num_blocks}")
         if not 0.0 < self.topk_ratio <= 1.0:
@@ -119,6 +124,10 @@ class MCDConfig:
                 raise ValueError(f"MCDConfig.{key} must be in [0, 1), got {getattr(self, key)}")
         if not (self.lef_visual or self.lef_audio or self.uses_text_objects):
             raise ValueError("Eq. 10 needs at least one input: lef_visual, lef_audio or (text_objects and lef_text)")
+
+    @property
+    def ffn_width(self) -> int:
+        return self.dim if self.ffn_dim is None else self.ffn_dim
 
     @property
     def uses_text_objects(self) -> bool:
@@ -227,6 +236,12 @@ class _CrossMix(torch.autograd.Function):
         return grad_f, grad_q, grad_r
 
 
+class _MHAProjection(nn.Linear):
+    """W^Q, W^K or W^V held as ``nn.MultiheadAttention`` holds them: the same parameters and the same function as
+    ``nn.Linear`` (it is one), but not of the exact type that thop 0.1.1 hooks, so thop counts it as it counts
+    ``nn.MultiheadAttention``: not at all (``attention_module: mha``; the Table VIII paper-convention rows)."""
+
+
 class MultiHeadAttention(nn.Module):
     """Eq. 1: Softmax(Q K^T / sqrt(d)) V with Q = W^Q q, K = W^K k, V = W^V v, W in R^{D x D}, split into heads.
 
@@ -240,12 +255,13 @@ class MultiHeadAttention(nn.Module):
     it runs) are those of Eq. 1 as written.
     """
 
-    def __init__(self, dim: int, heads: int, dropout: float, out_proj: bool = False):
+    def __init__(self, dim: int, heads: int, dropout: float, out_proj: bool = False, module: str = "linear"):
         super().__init__()
         self.heads, self.head_dim, self.dropout = heads, dim // heads, dropout
-        self.q = nn.Linear(dim, dim, bias=False)
-        self.k = nn.Linear(dim, dim, bias=False)
-        self.v = nn.Linear(dim, dim, bias=False)
+        proj = nn.Linear if module == "linear" else _MHAProjection
+        self.q = proj(dim, dim, bias=False)
+        self.k = proj(dim, dim, bias=False)
+        self.v = proj(dim, dim, bias=False)
         self.out = nn.Linear(dim, dim) if out_proj else None
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:          # [B, L, D] -> [B, h, L, d]
@@ -329,13 +345,15 @@ class _ABBranch(nn.Module):
         super().__init__()
         d = cfg.dim
         self.cross_weights = cfg.cross_weights
-        self.self_attn = MultiHeadAttention(d, cfg.heads, cfg.attn_dropout, cfg.attn_out_proj) if use_self else None
-        self.cross_attn = MultiHeadAttention(d, cfg.heads, cfg.attn_dropout, cfg.attn_out_proj) if use_cross else None
+        # projected: the learned D x D of W^cross = diag(r) W_c (decision 9)
+        self.cross_proj = nn.Linear(d, d, bias=False) if use_cross and cfg.cross_weights == "projected" else None
+        self.self_attn = MultiHeadAttention(d, cfg.heads, cfg.attn_dropout, cfg.attn_out_proj, cfg.attention_module) if use_self else None
+        self.cross_attn = MultiHeadAttention(d, cfg.heads, cfg.attn_dropout, cfg.attn_out_proj, cfg.attention_module) if use_cross else None
         has_attn = use_self or use_cross
         self.bn_att = nn.BatchNorm1d(d) if has_attn else None
         if has_attn or cfg.no_attention_branch == "ffn":
-            self.ffn = nn.Sequential(nn.Linear(d, cfg.ffn_dim), nn.ReLU(), nn.Dropout(cfg.attn_dropout),
-                                     nn.Linear(cfg.ffn_dim, d))
+            self.ffn = nn.Sequential(nn.Linear(d, cfg.ffn_width), nn.ReLU(), nn.Dropout(cfg.attn_dropout),
+                                     nn.Linear(cfg.ffn_width, d))
             self.bn_ffn = nn.BatchNorm1d(d)
         else:
             self.ffn = self.bn_ffn = None
@@ -344,6 +362,8 @@ class _ABBranch(nn.Module):
         """f_cross = f x W^cross, W^cross from phi_cross(G, f, f) with the other modality's global query G [B, 1, D]."""
         q, att = self.cross_attn.global_weights(g, f)
         r = self.cross_attn._project_out(self.cross_attn.pool_values(att, f))  # Eq. 1 result [B, 1, D]
+        if self.cross_weights == "projected":
+            return self.cross_proj(f * r)                        # f x W^cross, W^cross = diag(r) W_c^T
         if self.cross_weights == "diag":
             return f * r                                         # W^cross = diag(r)
         # W^cross[j, i] = softmax_j(q_i r_j): column i mixes the input channels j by their affinity with query i;
@@ -400,8 +420,10 @@ class Aggregator(nn.Module):
     def __init__(self, cfg: MCDConfig):
         super().__init__()
         self.topk_ratio, self.reduce = cfg.topk_ratio, cfg.clue_reduce
-        self.av_query_text = MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout, cfg.attn_out_proj)
-        self.text_query_av = MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout, cfg.attn_out_proj)
+        self.av_query_text = MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout, cfg.attn_out_proj,
+                                                cfg.attention_module)
+        self.text_query_av = MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout, cfg.attn_out_proj,
+                                                cfg.attention_module)
 
     def num_clues(self, frames: int) -> int:
         return max(1, int(frames * self.topk_ratio))
