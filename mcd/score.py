@@ -13,12 +13,14 @@ Prediction files come in three formats (detected, or named with ``format``):
   as in TSPM's ``results/TSPM.result``. TSPM's test code writes the gold answer's index, then the predicted
   index, both into its own answer list (which we do not have): only the flag is scored. The indices are checked
   instead: the flag must say whether the two are equal, and each gold index must stand for one official answer
-  throughout the file (else the lines do not follow their question ids). A CSV with ``question_id`` and
-  ``correct`` (or a JSON list of such objects) is read the same way.
+  throughout the file (else the lines do not follow their question ids); the predicted index is then shown as
+  the answer its index stands for as a gold index, where it does (display only). A CSV with ``question_id`` and
+  ``correct`` (or a JSON list of such objects) is read the same way; an ``answer`` column beside ``correct``
+  without ``predicted`` is taken for the gold answer, as in our tables.
 
 The question ids must be exactly those of one annotation file of the split (Music-AVQA: ``json_update`` or
 ``json``; AVQA: ``{split}_qa.json``), each as often as the file holds it. The original ``json`` test file holds
-55 ids twice (with contradictory answers): such an id is then given twice, and its lines pair with its records
+some ids twice (with contradictory answers): such an id is then given twice, and its lines pair with its records
 in file order, as an evaluation loop over the annotation file writes them.
 
 Intervals: the percentile bootstrap over questions, as in ``mcd.stats.paired_bootstrap``. Each accuracy
@@ -388,7 +390,7 @@ def match_questions(path, entries: list[Entry], sets: list[QuestionSet], unit: s
 
 # ------------------------------------------------------------------------------------------------- scoring
 
-def _check_gold_indices(path, entries, records, qs: QuestionSet) -> dict[int, str]:
+def _check_gold_indices(path, entries: list[Entry], records: list[Record]) -> dict[int, str]:
     """Each gold index of a correctness file must stand for one official answer, and each answer for one index;
     else the lines do not follow their question ids. Returns index -> answer."""
     answer_of: dict[int, tuple[str, int]] = {}
@@ -408,7 +410,7 @@ def _check_gold_indices(path, entries, records, qs: QuestionSet) -> dict[int, st
     return {i: a for i, (a, _) in answer_of.items()}
 
 
-def _checked_answer(path, e: Entry, r: Record, qs: QuestionSet, unit: str, unknown_as_wrong: bool) -> str | None:
+def _checked_answer(path, e: Entry, r: Record, unit: str, unknown_as_wrong: bool) -> str | None:
     """The predicted answer as the set spells it; None (scored wrong) for an unknown one under
     ``unknown_as_wrong``, else an error."""
     if r.options:
@@ -432,11 +434,11 @@ def score_file(path, sets: list[QuestionSet], fmt: str = "auto", *, unknown_as_w
     fmt, unit, entries = read_prediction_file(path, fmt)
     qs, index = match_questions(path, entries, sets, unit)
     records = [qs.records[i] for i in index]
-    answer_of = _check_gold_indices(path, entries, records, qs) if fmt == "correct" else {}
+    answer_of = _check_gold_indices(path, entries, records) if fmt == "correct" else {}
     rows = []
     for e, i, r in zip(entries, index, records):
         if e.predicted is not None:
-            predicted = _checked_answer(path, e, r, qs, unit, unknown_as_wrong)
+            predicted = _checked_answer(path, e, r, unit, unknown_as_wrong)
             correct = predicted == r.answer
             if e.correct is not None and e.correct != correct:
                 raise PredictionError(path, e.line, f"the file's correct={e.correct} disagrees with the {qs.name} "
@@ -565,7 +567,7 @@ def format_comparison(a: Scored, b: Scored, table: pd.DataFrame, *, n_boot: int,
         "B": table["acc_b"].map("{:.2f}".format), "A - B": table["diff"].map("{:+.2f}".format),
         f"{level:.0%} interval": [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(table["low"], table["high"])],
         "p (bootstrap)": table["p_bootstrap"].map("{:.4f}".format),
-        "A only": table["a_only"], "B only": table["b_only"], "p (McNemar)": table["p_mcnemar"].map("{:.4g}".format)})
+        "A only": table["a_only"], "B only": table["b_only"], "p (McNemar)": table["p_mcnemar"].map(lambda p: f"{p:.3g}" if p > 0 else "<1e-300")})
     return "\n".join([*_header(a, "A: "), *_header(b, "B: "), "", shown.to_string(), "",
                       f"A - B in points; paired bootstrap over questions ({n_boot:,} draws, seed {seed} + row "
                       f"number), McNemar's exact test on the questions right by one file only; p-values per row, "

@@ -461,3 +461,12 @@ def test_format_named_or_detected(tmp_path, real_music_avqa, update_sets):
     lines = write_correctness(tmp_path / "m.result", records, every_third)
     with pytest.raises(scoring.PredictionError, match="line 1: --format table needs a header line"):
         scoring.score_file(lines, update_sets, "table")
+
+
+def test_val_split_sets(tmp_path, real_music_avqa, capsys):
+    records = json.loads((real_music_avqa / "json_update" / "avqa-val.json").read_text())
+    f = write_correctness(tmp_path / "val.result", records, every_third)
+    got = score_json(capsys, f, "--annotations", real_music_avqa, "--split", "val")
+    assert got["question_set"] == "json_update val" and got["questions"] == len(records)
+    rc, _, err = run_cli(capsys, "score", f, "--annotations", real_music_avqa)   # val ids are no test set
+    assert rc == 2 and f"{len(records):,} unknown" in err
