@@ -3,9 +3,12 @@
     mcd data synth --root data/synthavqa-default --profile default
     mcd data check ROOT [--annotations DIR] [--patches patches]
     mcd data download --dest data/music_avqa
+    mcd data download --predictions tspm
     mcd train --config configs/mcd.yaml train.epochs=5 model.mcd.num_blocks=3
     mcd eval RUN_DIR --split test
     mcd answer RUN_DIR --video VIDEO_ID
+    mcd score PREDICTIONS [--annotations DIR] [--json]
+    mcd compare A B [--disagreements PATH]
     mcd profile | mcd bench
     mcd study [--profile tiny]
 """
@@ -40,8 +43,12 @@ def cmd_check(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from mcd.data.download import download
-    download(Path(args.dest))
+    from mcd.data.download import download, download_predictions
+    if args.predictions:
+        path = download_predictions(args.predictions, Path(args.dest or "data/predictions"))
+        print(f"{path}\nscore it with: mcd score {path}")
+    else:
+        download(Path(args.dest or "data/music_avqa"))
     return 0
 
 
@@ -68,6 +75,53 @@ def cmd_answer(args) -> int:
                          values=args.values)
     print(table.to_string(index=False))
     return 0
+
+
+def cmd_score(args) -> int:
+    from mcd import score
+    sets = score.question_sets(args.annotations, args.split)
+    scored = score.score_file(args.predictions, sets, args.format, unknown_as_wrong=args.unknown_as_wrong)
+    opts = {"n_boot": args.n_boot, "seed": args.seed, "level": args.level}
+    table = score.interval_table(scored, **opts)
+    print(json.dumps(score.scores_json(scored, table, **opts), indent=1) if args.json else
+          score.format_scores(scored, table, **opts))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from mcd import score
+    from mcd.io import atomic_write_csv
+    sets = score.question_sets(args.annotations, args.split)
+    a, b = (score.score_file(f, sets, args.format, unknown_as_wrong=args.unknown_as_wrong) for f in (args.a, args.b))
+    opts = {"n_boot": args.n_boot, "seed": args.seed, "level": args.level}
+    table = score.compare(a, b, **opts)
+    if args.disagreements:
+        atomic_write_csv(Path(args.disagreements), score.disagreements(a, b))
+    if args.json:
+        print(json.dumps({"a": str(a.path), "b": str(b.path), "question_set": a.questions.name, **opts,
+                          "rows": table.to_dict(orient="index")}, indent=1))
+    else:
+        print(score.format_comparison(a, b, table, **opts))
+        if args.disagreements:
+            print(f"questions answered right by one file only: {args.disagreements}")
+    return 0
+
+
+def _prediction_options(parser) -> None:
+    """Options shared by ``score`` and ``compare``."""
+    parser.add_argument("--format", default="auto", choices=["auto", "table", "answers", "correct"],
+                        help="prediction file format: our prediction table, question_id + answer text, or "
+                             "question_id + correct flag (TSPM-style); auto detects it")
+    parser.add_argument("--annotations", default=None,
+                        help="folder with json_update/ and json/ (Music-AVQA) or {split}_qa.json (AVQA); default: "
+                             "$MCD_MUSIC_AVQA, ../shared/data/music_avqa, data/music_avqa")
+    parser.add_argument("--split", default="test", choices=["test", "val"])
+    parser.add_argument("--unknown-as-wrong", action="store_true",
+                        help="score an answer outside the answer set as wrong instead of refusing the file")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--n-boot", type=int, default=10_000, help="bootstrap draws")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--level", type=float, default=0.95, help="interval level")
 
 
 def cmd_profile(args) -> int:
@@ -116,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
 
     d = data.add_parser("download", help="fetch the official Music-AVQA annotation files and verify them")
-    d.add_argument("--dest", default="data/music_avqa")
+    d.add_argument("--dest", default=None, help="default: data/music_avqa (data/predictions with --predictions)")
+    d.add_argument("--predictions", default=None, metavar="NAME",
+                   help="instead, fetch a model's published per-question predictions for mcd score (e.g. tspm; "
+                        "mcd.data.download.PUBLISHED_PREDICTIONS lists them)")
     d.set_defaults(func=cmd_download)
 
     t = sub.add_parser("train", help="train a model from a YAML config with key=value overrides")
@@ -141,6 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--values", nargs="*", default=[], help="its template values (with --question)")
     a.add_argument("overrides", nargs="*", help="data overrides, e.g. data.root=...")
     a.set_defaults(func=cmd_answer)
+
+    sc = sub.add_parser("score", help="score a file of per-question predictions against the official annotations")
+    sc.add_argument("predictions", help="prediction file (CSV, JSON or TSPM-style lines)")
+    _prediction_options(sc)
+    sc.set_defaults(func=cmd_score)
+
+    co = sub.add_parser("compare", help="compare two prediction files on the same questions (paired tests)")
+    co.add_argument("a")
+    co.add_argument("b")
+    co.add_argument("--disagreements", default=None, help="write the questions right in one file only to this CSV")
+    _prediction_options(co)
+    co.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("profile", help="parameters and per-sample cost of every model (Table VIII)")
     pr.add_argument("overrides", nargs="*")

@@ -84,6 +84,17 @@ def score(pred: pd.DataFrame, taxonomy: str | Taxonomy | None = None) -> dict[st
     return out
 
 
+def score_selections(pred: pd.DataFrame, taxonomy: str | Taxonomy | None = None) -> dict[str, pd.Series]:
+    """The questions behind each pooled score key, as boolean masks over ``pred``: every type, every modality
+    group (Music-AVQA) and ``overall`` (all of them); the keys ``score`` reports except AVQA's ``average``."""
+    tax = (taxonomy_of(pred["type"].unique()) if taxonomy is None else
+           TAXONOMIES[taxonomy] if isinstance(taxonomy, str) else taxonomy)
+    sel = {name: pred["type"] == name for name in tax.names}
+    sel.update({group: pred["modality"] == group for group in tax.groups})
+    sel["overall"] = pd.Series(True, index=pred.index)
+    return sel
+
+
 def scores_frame(rows: dict[str, dict]) -> pd.DataFrame:
     """{label: score dict} -> a table with the standard columns in the paper's order (AVQA's for AVQA scores)."""
     frame = pd.DataFrame.from_dict(rows, orient="index")
