@@ -1,0 +1,95 @@
+"""The kept results: every run the study uses, kept in the repository without checkpoints.
+
+    results/<profile>/runs/<name>-<config hash>/
+      config.yaml  env.json  vocab.json  metrics.csv  scores.json  DONE
+      predictions_val.csv.gz  predictions_test.csv.gz     (one row per question; gzip written without a time
+                                                            stamp, so the same predictions give the same bytes)
+
+A kept run is a run folder that ``mcd.runs.Run`` reads like any other; it lacks ``best.pt`` and ``last.pt``.
+``keep`` adds a finished run to the bundle in one rename, so a bundle never holds half a run. ``verify`` retrains
+kept runs from scratch and says, per run, whether the scores and the predictions came out identical.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+KEPT_FILES = ("config.yaml", "env.json", "vocab.json", "metrics.csv", "scores.json")
+PREDICTION_SPLITS = ("val", "test")
+GZIP = {"method": "gzip", "mtime": 0}     # reproducible bytes
+
+
+def kept_path(bundle: Path, cfg) -> Path:
+    """Where ``cfg``'s run lives in ``bundle`` (it may not be there)."""
+    return Path(bundle) / cfg.run_dir().name
+
+
+def is_kept(path: Path) -> bool:
+    return (Path(path) / "DONE").exists() and all((Path(path) / f).exists() for f in KEPT_FILES)
+
+
+def keep(run_path: Path, bundle: Path) -> Path:
+    """Copy a finished run folder into ``bundle`` (no checkpoints, predictions compressed), atomically."""
+    run_path, bundle = Path(run_path), Path(bundle)
+    if not (run_path / "DONE").exists():
+        raise ValueError(f"{run_path} is not a finished run (no DONE); only finished runs are kept")
+    target = bundle / run_path.name
+    tmp = bundle / f".{run_path.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for name in KEPT_FILES:
+            shutil.copyfile(run_path / name, tmp / name)
+        for split in PREDICTION_SPLITS:
+            pred = read_predictions(run_path, split)
+            pred.to_csv(tmp / f"predictions_{split}.csv.gz", index=False, compression=GZIP)
+        shutil.copyfile(run_path / "DONE", tmp / "DONE")      # last: a kept run is complete
+        if target.exists():
+            old = bundle / f".{run_path.name}.old-{os.getpid()}"
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def read_predictions(run_path: Path, split: str) -> pd.DataFrame:
+    """A run's per-question predictions on ``split``, from a run folder or a kept run."""
+    run_path = Path(run_path)
+    for name in (f"predictions_{split}.csv", f"predictions_{split}.csv.gz"):
+        if (run_path / name).exists():
+            return pd.read_csv(run_path / name, dtype={"video_id": str})
+    raise FileNotFoundError(f"{run_path} has no predictions for the {split} split")
+
+
+def compare_runs(kept: Path, fresh: Path) -> dict:
+    """How a retrained run compares with its kept copy: identical scores and predictions, or how far apart."""
+    out: dict = {"run": Path(kept).name}
+    a, b = json.loads((Path(kept) / "scores.json").read_text()), json.loads((Path(fresh) / "scores.json").read_text())
+    diffs = []
+    for split in PREDICTION_SPLITS:
+        for key, value in a.get(split, {}).items():
+            other = b.get(split, {}).get(key)
+            if isinstance(value, (int, float)) and isinstance(other, (int, float)):
+                diffs.append(abs(value - other))
+            elif value != other:
+                diffs.append(float("inf"))
+    out["scores identical"] = bool(diffs) and max(diffs) == 0.0
+    out["largest score difference (points)"] = max(diffs) if diffs else float("nan")
+    changed = 0
+    for split in PREDICTION_SPLITS:
+        pa, pb = read_predictions(kept, split), read_predictions(fresh, split)
+        if len(pa) != len(pb) or list(pa["question_id"]) != list(pb["question_id"]):
+            changed = -1
+            break
+        changed += int((pa["predicted"].astype(str) != pb["predicted"].astype(str)).sum())
+    out["predictions identical"] = changed == 0
+    out["predictions that differ"] = changed if changed >= 0 else "different questions"
+    return out
