@@ -569,7 +569,7 @@ def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: i
     out: dict[str, Any] = {"device": str(device), "precision": precision, "threads": torch.get_num_threads(),
                            "batch_size": b, "steps": steps, "repeats": repeats, "warmup": warmup,
                            "infer_flops_per_step": infer_flops, "train_flops_per_step": train_flops,
-                           "matmul_shape": f"[{m_rows}, {k}] x [{k}, {k}]", "matmul_reps": reps}
+                           "matmul_shape": f"[{m_rows}, {k}] x [{k}, {k}]", "matmul_dim": k, "matmul_reps": reps}
     for key, values in each.items():
         out.update({key: statistics.median(values), f"{key}_min": min(values), f"{key}_max": max(values),
                     f"{key}_each": values})
@@ -613,10 +613,10 @@ def study_shape() -> tuple[InputDims, tuple[str, ...], int]:
 
 
 def paper_batch_size(device: str | torch.device) -> int:
-    """The paper recipe's batch (``STUDY_PROFILES['paper']``) on CUDA; 16 on a CPU, so that ``mcd bench`` ends
+    """The paper recipe's batch (``STUDY_PROFILES['paper']``) on CUDA; 8 on a CPU, so that ``mcd bench`` ends
     within a minute on 2 cores (one D = 512 training step at batch 64 takes seconds there)."""
     from mcd.study import STUDY_PROFILES
-    return STUDY_PROFILES["paper"].batch_size if torch.device(device).type == "cuda" else 16
+    return STUDY_PROFILES["paper"].batch_size if torch.device(device).type == "cuda" else 8
 
 
 def bench_cases(*, all_models: bool = False, overrides: Iterable[str] = (), batch_size: int | None = None,
@@ -673,7 +673,8 @@ def format_bench(table) -> str:
     notes = [
         "train: forward, loss, backward and an Adam step; infer: forward under inference_mode.",
         "/ matmul: achieved FLOP/s (torch flop counter, forward + backward for train) over a dense "
-        f"[B*T, 512] x [512, 512] {first['precision']} matmul timed in the same process and repeat.",
+        f"[B*T, {first['matmul_dim']}] x [{first['matmul_dim']}, {first['matmul_dim']}] {first['precision']} matmul "
+        "timed in the same process and repeat.",
     ]
     return head + "\n" + view.to_string(index=False, justify="right") + "\n\n" + _notes(notes)
 
