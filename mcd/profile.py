@@ -38,9 +38,10 @@ from mcd.models.base import InputDims
 
 __all__ = [
     "param_counts", "thop_count", "torch_flops", "make_dummy_batch", "batch_size_of",
-    "PAPER_SHAPES", "PAPER_CONVENTION", "report_models", "profile_table", "profile_report", "block_parts",
-    "block_steps", "format_profile",
-    "bench", "BenchCase", "bench_cases", "bench_report", "format_bench", "as_json",
+    "PAPER_SHAPES", "PAPER_CONVENTION", "PAPER_CONVENTION_NOTE", "report_models", "profile_table", "profile_report",
+    "block_parts", "block_steps", "format_profile",
+    "check_device", "bench", "BenchCase", "study_shape", "paper_batch_size", "bench_cases", "bench_report",
+    "format_bench", "as_json",
 ]
 
 
