@@ -92,7 +92,7 @@ def cmd_bench(args) -> int:
     cases = bench_cases(all_models=args.all, overrides=args.overrides, batch_size=args.batch_size,
                         device=args.device)
     table = bench_report(cases, steps=args.steps, repeats=args.repeats, device=args.device,
-                         precision=args.precision)
+                         precision=args.precision, threads=args.threads)
     _report(table, format_bench(table), args, overrides=args.overrides)
     return 0
 
@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=2, help="timed steps per repeat")
     b.add_argument("--repeats", type=int, default=3, help="repeats, for the spread")
     b.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    b.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: as each run of the study trains on 2 cores, mcd study --jobs 2; "
+                        "two threads on a busy 2-core machine wait on each other)")
     b.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast, CUDA only")
     b.add_argument("--csv", default=None, metavar="PATH", help="also write every column to this CSV")
     b.add_argument("--json", action="store_true", help="print every column as JSON instead of the table")

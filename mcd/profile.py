@@ -641,17 +641,25 @@ def bench_cases(*, all_models: bool = False, overrides: Iterable[str] = (), batc
 
 
 def bench_report(cases: list[BenchCase], *, steps: int = 2, repeats: int = 3, warmup: int = 1,
-                 device: str = "cpu", precision: str = "fp32"):
-    """:func:`bench` of every case, one row each (the case, then all of bench's figures as columns)."""
+                 device: str = "cpu", precision: str = "fp32", threads: int | None = None):
+    """:func:`bench` of every case, one row each (the case, then all of bench's figures as columns).
+    ``threads``: torch's CPU threads while benchmarking (None: as they are)."""
     import pandas as pd
 
     check_device(device, precision)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    before = torch.get_num_threads()
     rows = []
-    for case in cases:
-        model, dims = _build(case.arch, case.overrides, case.dims)
-        r = bench(model, lambda b, d=dims: _paper_batch(d, b), batch_size=case.batch_size, steps=steps,
-                  repeats=repeats, warmup=warmup, device=device, precision=precision)
-        rows.append({"model": case.model, "shape": case.shape, "D": case.dim, "T": dims.seconds, **r})
+    try:
+        torch.set_num_threads(threads or before)
+        for case in cases:
+            model, dims = _build(case.arch, case.overrides, case.dims)
+            r = bench(model, lambda b, d=dims: _paper_batch(d, b), batch_size=case.batch_size, steps=steps,
+                      repeats=repeats, warmup=warmup, device=device, precision=precision)
+            rows.append({"model": case.model, "shape": case.shape, "D": case.dim, "T": dims.seconds, **r})
+    finally:
+        torch.set_num_threads(before)
     return pd.DataFrame(rows)
 
 

@@ -243,8 +243,10 @@ def test_bench_cases_take_the_study_and_paper_shapes():
     assert {c.batch_size for c in every} == {4} and not any("paper convention" in c.model for c in every)
 
 
-def test_format_bench_shows_median_and_range():
-    table = prof.bench_report(bench_cases(batch_size=2)[:1], steps=1, repeats=2, warmup=0)
+def test_bench_report_shows_median_and_range_at_the_threads_asked():
+    threads = torch.get_num_threads()
+    table = prof.bench_report(bench_cases(batch_size=2)[:1], steps=1, repeats=2, warmup=0, threads=threads + 1)
+    assert table.loc[0, "threads"] == threads + 1 and torch.get_num_threads() == threads   # set, then restored
     text = format_bench(table)
     row = table.iloc[0]
     assert f"{row['train_samples_per_s']:.1f} [{row['train_samples_per_s_min']:.1f}-" in text
