@@ -124,16 +124,30 @@ def _prediction_options(parser) -> None:
     parser.add_argument("--level", type=float, default=0.95, help="interval level")
 
 
+def _report(table, text: str, args, **extra) -> None:
+    """Print the formatted table (or, with --json, everything as JSON); --csv PATH also writes every column."""
+    from mcd.io import atomic_write_csv
+    from mcd.profile import as_json
+    if args.csv:
+        atomic_write_csv(args.csv, table.reset_index() if table.index.name else table)
+    print(as_json(table, **extra) if args.json else text)
+
+
 def cmd_profile(args) -> int:
-    from mcd.profile import profile_report
-    print(profile_report(args.overrides).to_string())
+    from mcd.profile import format_profile, profile_report
+    table = profile_report(args.overrides)
+    _report(table, format_profile(table), args, overrides=args.overrides)
     return 0
 
 
 def cmd_bench(args) -> int:
-    from mcd.profile import bench_report
-    print(bench_report(args.model, args.overrides, batch_size=args.batch_size, steps=args.steps,
-                       device=args.device, precision=args.precision).to_string())
+    from mcd.profile import bench_cases, bench_report, check_device, format_bench
+    check_device(args.device, args.precision)   # refuse at once, before any model is built
+    cases = bench_cases(all_models=args.all, overrides=args.overrides, batch_size=args.batch_size,
+                        device=args.device)
+    table = bench_report(cases, steps=args.steps, repeats=args.repeats, device=args.device,
+                         precision=args.precision, threads=args.threads)
+    _report(table, format_bench(table), args, overrides=args.overrides)
     return 0
 
 
@@ -212,16 +226,28 @@ def build_parser() -> argparse.ArgumentParser:
     co.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("profile", help="parameters and per-sample cost of every model (Table VIII)")
-    pr.add_argument("overrides", nargs="*")
+    pr.add_argument("--csv", default=None, metavar="PATH", help="also write every column to this CSV")
+    pr.add_argument("--json", action="store_true", help="print every column as JSON instead of the table")
+    pr.add_argument("overrides", nargs="*", help="config overrides for every model, e.g. model.mcd.dim=256")
     pr.set_defaults(func=cmd_profile)
 
-    b = sub.add_parser("bench", help="training and inference samples/s, and achieved FLOP/s vs a dense matmul")
-    b.add_argument("--model", nargs="+", default=["mcd"])
-    b.add_argument("--batch-size", type=int, default=64)
-    b.add_argument("--steps", type=int, default=10)
-    b.add_argument("--device", default="cpu")
-    b.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    b.add_argument("overrides", nargs="*")
+    b = sub.add_parser("bench", help="training and inference samples/s, and achieved FLOP/s vs a dense matmul",
+                       description="MCD at the default study's shape and at the paper's; --all: every model at the "
+                                   "paper's shapes. Each figure: median [min-max] over --repeats.")
+    b.add_argument("--all", action="store_true", help="every model of Table VIII at the paper's shapes")
+    b.add_argument("--batch-size", type=int, default=None,
+                   help="every case's batch (default: the default study's; at the paper's shapes the paper's on "
+                        "CUDA, a smaller one on CPU: mcd.profile.paper_batch_size)")
+    b.add_argument("--steps", type=int, default=2, help="timed steps per repeat")
+    b.add_argument("--repeats", type=int, default=3, help="repeats, for the spread")
+    b.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    b.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: as each run of the study trains on 2 cores, mcd study --jobs 2; "
+                        "two threads on a busy 2-core machine wait on each other)")
+    b.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast, CUDA only")
+    b.add_argument("--csv", default=None, metavar="PATH", help="also write every column to this CSV")
+    b.add_argument("--json", action="store_true", help="print every column as JSON instead of the table")
+    b.add_argument("overrides", nargs="*", help="config overrides for every model")
     b.set_defaults(func=cmd_bench)
 
     st = sub.add_parser("study", help="execute every notebook with papermill and build the book")

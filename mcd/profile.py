@@ -1,306 +1,95 @@
-"""Model size, operation counts and throughput, in the conventions the paper's Table VIII used and in ours.
+"""Model size, operation counts and throughput: Table VIII in the paper's convention and in ours.
 
 Two operation counts are reported, always named:
 
-- **thop-style** (:func:`thop_style_count`): our own re-implementation of ``thop`` 0.1.1 ``profile`` (the tool the
-  MCD paper's Table VIII numbers come from, see ``music_avqa_protocol.md``). It counts multiply-accumulates (MACs)
-  of the leaf modules whose type is *exactly* one thop knows (Linear, LSTM, Conv, BatchNorm, LayerNorm, ...), and
-  "params" as the parameters of those modules that actually ran. Everything else (``nn.MultiheadAttention``,
-  ``nn.Embedding``, functional matmuls and einsums, bare ``nn.Parameter`` s) counts zero. The paper calls these
-  MACs "FLOPs".
-- **torch** (:func:`torch_flops`): ``torch.utils.flop_counter.FlopCounterMode``: 2 FLOPs per multiply-add of every
-  matmul / conv / attention kernel the model runs, whatever module (or none) it came from. Elementwise ops,
-  norms and softmax are not counted. This is the larger, more honest number.
+- **thop** (:func:`thop_count`): ``thop.profile`` of ``thop==0.1.1.post2209072238``, the tool and version the MCD
+  paper's Table VIII numbers come from (``music_avqa_protocol.md``). At batch 1, in eval mode, it counts the
+  multiply-adds (MACs; the paper calls them "FLOPs") of the leaf modules whose type is *exactly* one it hooks
+  (Linear, LSTM, Conv, BatchNorm, LayerNorm, ...), and as "params" the parameters of those modules that ran.
+  ``nn.MultiheadAttention``, ``nn.Embedding``, functional matmuls and bare ``nn.Parameter`` s count zero.
+- **torch** (:func:`torch_flops`): ``torch.utils.flop_counter.FlopCounterMode``, 2 FLOPs per multiply-add of every
+  matmul, convolution and attention kernel the model runs, whatever module (or none) it came from. Elementwise
+  ops, norms and softmax count 0. The larger, honest number.
 
-thop itself is not imported here (it is a test-time cross-check only: ``tests/test_profile.py`` checks that the
-two agree exactly).
-
-Throughput (:func:`bench`) is reported as samples/s and, more usefully, as the achieved FLOP/s as a fraction of a
-dense matmul of comparable size timed in the same process, so that numbers from different machines compare.
+What the libraries do not do is here: running thop without changing the model, counting LSTMs and fused attention
+through their decomposition, the Table VIII report (:func:`profile_report`, with the paper-convention rows), and
+the throughput benchmark (:func:`bench`), which reports samples/s and the achieved FLOP/s as a fraction of a dense
+matmul timed in the same process, so that numbers from different machines compare.
 """
 from __future__ import annotations
 
 import copy
+import json
 import math
+import statistics
+import textwrap
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.nn.utils.rnn import PackedSequence
 
 from mcd.models.base import InputDims
 
 __all__ = [
-    "param_counts",
-    "thop_style_count",
-    "thop_hooked_types",
-    "torch_flops",
-    "profile_table",
-    "bench",
-    "make_dummy_batch",
-    "batch_size_of",
+    "param_counts", "thop_count", "torch_flops", "make_dummy_batch", "batch_size_of",
+    "PAPER_SHAPES", "PAPER_CONVENTION", "PAPER_CONVENTION_NOTE", "report_models", "profile_table", "profile_report",
+    "block_parts", "block_steps", "format_profile",
+    "check_device", "bench", "BenchCase", "study_shape", "paper_batch_size", "bench_cases", "bench_report",
+    "format_bench", "as_json",
 ]
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Parameter counts
+# Counts
 # ----------------------------------------------------------------------------------------------------------------
 
 def param_counts(model: nn.Module) -> dict[str, int]:
     """All parameters of ``model`` and those with ``requires_grad`` (each shared tensor counted once).
 
-    This is what a reader means by "parameters"; thop's "params" (:func:`thop_style_count`) is a different thing.
+    This is what a reader means by "parameters"; thop's "params" (:func:`thop_count`) is a different thing.
     """
     params = list(model.parameters())  # deduplicated by identity
-    return {
-        "all": sum(p.numel() for p in params),
-        "trainable": sum(p.numel() for p in params if p.requires_grad),
-    }
+    return {"all": sum(p.numel() for p in params), "trainable": sum(p.numel() for p in params if p.requires_grad)}
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# thop 0.1.1 convention
-# ----------------------------------------------------------------------------------------------------------------
-# Each rule is (module, positional inputs, output) -> MACs of one call, written to give exactly the numbers of the
-# corresponding hook in thop/vision/basic_hooks.py, thop/vision/calc_func.py and thop/rnn_hooks.py
-# (thop==0.1.1.post2209072238). thop accumulates in float64; every per-call contribution is an integer, so the
-# integer sums here are the same numbers (exact below 2**53).
-
-def _first(x: tuple, m: nn.Module):
-    if not x:
-        raise ValueError(f"{type(m).__name__} was called with keyword arguments only; thop's hook reads the "
-                         "first positional input and fails on such a call too")
-    return x[0]
+def _flatten(tree: dict, prefix: str = "") -> dict[str, tuple[int, int]]:
+    """thop's nested ``{child: (ops, params, {grandchild: ...})}`` -> ``{qualified name: (ops, params)}`` of the
+    modules it counted (leaves of its walk that contributed)."""
+    out = {}
+    for name, (ops, params, sub) in tree.items():
+        if sub:
+            out.update(_flatten(sub, f"{prefix}{name}."))
+        elif ops or params:
+            out[f"{prefix}{name}"] = (int(ops), int(params))
+    return out
 
 
-def _zero(m, x, y) -> int:
-    return 0
+def thop_count(model: nn.Module, batch: dict, *, by_module: bool = False):
+    """(MACs, params) of one forward of ``model(batch)`` by ``thop.profile``, as ints; ``model`` is left unchanged.
 
+    thop registers ``total_ops``/``total_params`` buffers on every module (and leaves them on those it does not
+    hook, which changes ``state_dict``), so it runs on a deep copy. Count at batch 1 to reproduce the paper's
+    Table VIII (MACs scale with the batch, params do not). thop runs the model in eval mode under ``no_grad``.
+    Its convention, for the reader (thop's source is the reference): a hooked module's params are all of its
+    parameters, frozen ones included, once however often it runs, and 0 if it never runs; MACs add up over calls;
+    subclasses of hooked types (``nn.MultiheadAttention.out_proj``) are not hooked; the root's own parameters are
+    never counted.
 
-def _conv(m, x, y) -> int:
-    # thop calculate_conv2d_flops: prod(output shape) * (input.shape[1] // groups) * prod(kernel spatial); no bias.
-    inp = _first(x, m)
-    return math.prod(y.shape) * (inp.shape[1] // m.groups) * math.prod(m.weight.shape[2:])
-
-
-def _norm(m, x, y) -> int:
-    # thop count_normalization: 2 per input element, doubled when the norm has an affine transform
-    # (BatchNorm.affine / LayerNorm.elementwise_affine), although the comment says "bn is fused in inference".
-    n = 2 * _first(x, m).numel()
-    if getattr(m, "affine", False) or getattr(m, "elementwise_affine", False):
-        n *= 2
-    return n
-
-
-def _prelu(m, x, y) -> int:
-    # thop count_prelu: one per element, only in eval mode (profile always runs in eval mode).
-    return 0 if m.training else _first(x, m).numel()
-
-
-def _softmax(m, x, y) -> int:
-    inp = _first(x, m)
-    if m.dim is None:
-        raise ValueError("nn.Softmax(dim=None): thop's hook indexes x.size()[None] and fails; give the dim")
-    nfeatures = inp.size()[m.dim]
-    batch = inp.numel() // nfeatures
-    return batch * (nfeatures + (nfeatures - 1) + nfeatures)  # exp, add, div
-
-
-def _avgpool(m, x, y) -> int:
-    return y.numel()
-
-
-def _adaptive_avgpool(m, x, y) -> int:
-    # thop: kernel = in_spatial / out_spatial in float64 (a fraction when not divisible), (prod(kernel) + 1) * numel.
-    kernel = torch.tensor([*_first(x, m).shape[2:]], dtype=torch.float64) / torch.tensor(
-        [*y.shape[2:]], dtype=torch.float64)
-    return int((torch.prod(kernel) + 1) * y.numel())
-
-
-_UPSAMPLE_FACTOR = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 224 + 35}
-
-
-def _upsample(m, x, y) -> int:
-    # thop counts 0 for any other mode, trilinear included (it only logs a warning).
-    f = _UPSAMPLE_FACTOR.get(m.mode)
-    return 0 if f is None else y.nelement() * f
-
-
-def _linear(m, x, y) -> int:
-    # thop count_linear: in_features per output element; the bias add is not counted.
-    return m.in_features * y.numel()
-
-
-def _rnn_cell_ops(i: int, h: int, bias: bool) -> int:
-    ops = h * (i + h) + h
-    return ops + (2 * h if bias else 0)
-
-
-def _gru_cell_ops(i: int, h: int, bias: bool) -> int:
-    state = (h + i) * h + h + (2 * h if bias else 0)
-    ops = 2 * state
-    ops += (h + i) * h + h + (2 * h if bias else 0)
-    return ops + h + 3 * h
-
-
-def _lstm_cell_ops(i: int, h: int, bias: bool) -> int:
-    # 4 gates of (i + h) * h multiply-adds + h + 2h for the two biases, then 3h (c') + h (h'): 4h(i+h) + 16h.
-    state = (i + h) * h + h + (2 * h if bias else 0)
-    return 4 * state + 3 * h + h
-
-
-def _cell(fn):
-    def rule(m, x, y) -> int:
-        return int(fn(m.input_size, m.hidden_size, m.bias) * _first(x, m).size(0))
-    return rule
-
-
-def _rnn(fn):
-    """thop count_rnn / count_gru / count_lstm: cell ops x layers x directions x steps x batch.
-
-    The batch and step counts are read from the input's shape as thop does (``batch_first`` decides which is which;
-    an unbatched 2-D input is misread, as in thop); ``proj_size`` is ignored, as in thop.
+    ``by_module=True`` adds ``{qualified module name: (MACs, params)}`` of the modules that contributed.
     """
-    def rule(m, x, y) -> int:
-        inp = _first(x, m)
-        if isinstance(inp, PackedSequence):
-            batch, steps = int(torch.max(inp.batch_sizes)), inp.batch_sizes.size(0)
-        elif m.batch_first:
-            batch, steps = inp.size(0), inp.size(1)
-        else:
-            batch, steps = inp.size(1), inp.size(0)
-        dirs = 2 if m.bidirectional else 1
-        ops = fn(m.input_size, m.hidden_size, m.bias) * dirs
-        for _ in range(m.num_layers - 1):
-            ops += fn(m.hidden_size * dirs, m.hidden_size, m.bias) * dirs
-        return int(ops * steps * batch)
-    return rule
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # thop compares versions with distutils' deprecated LooseVersion
+        import thop
+        macs, params, tree = thop.profile(copy.deepcopy(model), inputs=(batch,), verbose=False, ret_layer_info=True)
+    macs, params = int(macs), int(params)  # thop sums integer counts in float64: exact below 2**53
+    return (macs, params, _flatten(tree)) if by_module else (macs, params)
 
-
-def thop_hooked_types() -> dict[type, Callable[[nn.Module, tuple, Any], int]]:
-    """thop 0.1.1 ``register_hooks``: exact module type -> MAC rule (same keys, same formulas)."""
-    rules: dict[type, Callable] = {
-        nn.ZeroPad2d: _zero,
-        nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Conv3d: _conv,
-        nn.ConvTranspose1d: _conv, nn.ConvTranspose2d: _conv, nn.ConvTranspose3d: _conv,
-        nn.BatchNorm1d: _norm, nn.BatchNorm2d: _norm, nn.BatchNorm3d: _norm,
-        nn.LayerNorm: _norm,
-        nn.InstanceNorm1d: _norm, nn.InstanceNorm2d: _norm, nn.InstanceNorm3d: _norm,
-        nn.PReLU: _prelu,
-        nn.Softmax: _softmax,
-        nn.ReLU: _zero, nn.ReLU6: _zero,
-        nn.LeakyReLU: _zero,  # thop count_relu -> calculate_relu_flops -> 0
-        nn.MaxPool1d: _zero, nn.MaxPool2d: _zero, nn.MaxPool3d: _zero,
-        nn.AdaptiveMaxPool1d: _zero, nn.AdaptiveMaxPool2d: _zero, nn.AdaptiveMaxPool3d: _zero,
-        nn.AvgPool1d: _avgpool, nn.AvgPool2d: _avgpool, nn.AvgPool3d: _avgpool,
-        nn.AdaptiveAvgPool1d: _adaptive_avgpool, nn.AdaptiveAvgPool2d: _adaptive_avgpool,
-        nn.AdaptiveAvgPool3d: _adaptive_avgpool,
-        nn.Linear: _linear,
-        nn.Dropout: _zero,
-        nn.Upsample: _upsample, nn.UpsamplingBilinear2d: _upsample, nn.UpsamplingNearest2d: _upsample,
-        nn.RNNCell: _cell(_rnn_cell_ops), nn.GRUCell: _cell(_gru_cell_ops), nn.LSTMCell: _cell(_lstm_cell_ops),
-        nn.RNN: _rnn(_rnn_cell_ops), nn.GRU: _rnn(_gru_cell_ops), nn.LSTM: _rnn(_lstm_cell_ops),
-        nn.Sequential: _zero,
-        nn.PixelShuffle: _zero,
-        nn.SyncBatchNorm: _norm,
-    }
-    return rules
-
-
-def thop_style_count(model: nn.Module, batch: dict, *, by_module: bool = False):
-    """(MACs, params) of one forward of ``model(batch)`` counted exactly as ``thop.profile`` 0.1.1 counts them.
-
-    Count at batch size 1 to reproduce the paper's Table VIII (both numbers are per call; MACs scale with the
-    batch, params do not). Returns Python ints; with ``by_module`` also a dict ``{qualified name: (macs, params)}``
-    of the hooked modules that contributed.
-
-    The convention, replicated from ``thop/profile.py`` (``profile``, not ``profile_origin``):
-
-    - The model runs once in **eval mode** under ``torch.no_grad`` (its training flag is restored afterwards).
-    - A forward hook is registered on every module whose ``type`` is *exactly* a key of thop's ``register_hooks``
-      (:func:`thop_hooked_types`); subclasses do not match. So ``nn.MultiheadAttention`` (not a key) and its
-      ``out_proj`` (a ``NonDynamicallyQuantizableLinear``, a subclass of ``nn.Linear``) count 0 MACs and 0 params,
-      as do ``nn.Embedding``, ``nn.Identity``, ``nn.GELU``/``nn.Tanh``/``nn.Sigmoid`` (not keys), every functional
-      op (``torch.matmul``, ``einsum``, ``F.softmax``, attention written by hand) and bare ``nn.Parameter`` s
-      (e.g. learned queries, positional tables, MHA's ``in_proj_weight``).
-    - A hooked module's "params" is set (not added) to ``sum(p.numel() for p in m.parameters())`` each time it
-      runs: all of its parameters, **frozen ones included**, counted once however often it runs; a hooked module
-      that never runs counts 0 params. Its MACs add up over calls (a Linear applied twice counts twice).
-    - Totals are a depth-first walk over ``named_children``: a hooked module other than ``nn.Sequential`` /
-      ``nn.ModuleList`` contributes its own (MACs, params) and is not descended into; anything else is descended
-      into and adds its own MACs (0 unless hooked). The root's own params are never counted (thop starts the walk
-      with 0), so profiling a bare ``nn.Linear`` gives params 0.
-    - A module shared by two parents is walked under each, and ``Module.apply`` (which thop uses to register the
-      hooks) visits it once per parent, so its hooks are registered twice: with k parents its MACs count k*k times
-      per call and its params k times. Replicated, not endorsed.
-    - thop's per-type formulas (see the rule functions): Linear ``in_features x out.numel()`` (no bias);
-      Conv ``out.numel() x Cin/groups x prod(kernel)`` (no bias); BatchNorm/LayerNorm/InstanceNorm ``2 x numel``,
-      doubled when affine (so 4 per element for a default BN or LayerNorm); LSTM ``4H(I+H) + 16H`` per step,
-      direction and layer, i.e. the two bias adds and the gate products counted as MACs; ReLU, Dropout, max
-      pooling, Sequential 0.
-
-    Unlike thop this adds no ``total_ops``/``total_params`` buffers to the model (thop leaves them on every
-    non-hooked module, changing ``state_dict``), and it removes its hooks even if the forward raises.
-    """
-    rules = thop_hooked_types()
-    ops: dict[nn.Module, int] = {}
-    params: dict[nn.Module, int] = {}
-    hooked: set[nn.Module] = set()
-    handles = []
-
-    def make_hook(rule):
-        def hook(m, x, y):
-            ops[m] += rule(m, x, y)
-            params[m] = sum(p.numel() for p in m.parameters())  # thop count_parameters assigns, never adds
-        return hook
-
-    def add_hooks(m: nn.Module):
-        ops[m] = 0       # thop re-registers zeroed buffers each visit (before the forward, so no effect)
-        params[m] = 0
-        rule = rules.get(type(m))
-        if rule is not None:
-            handles.append(m.register_forward_hook(make_hook(rule)))
-            hooked.add(m)
-
-    was_training = model.training
-    try:
-        model.eval()
-        model.apply(add_hooks)  # the same traversal thop uses (a shared module is visited once per parent)
-        with torch.no_grad():
-            model(batch)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-
-    contributions: dict[str, tuple[int, int]] = {}
-
-    def dfs(module: nn.Module, prefix: str) -> tuple[int, int]:
-        total_ops, total_params = ops[module], 0
-        for name, child in module.named_children():
-            qual = f"{prefix}.{name}" if prefix else name
-            if child in hooked and not isinstance(child, (nn.Sequential, nn.ModuleList)):
-                c_ops, c_params = ops[child], params[child]
-                if c_ops or c_params:
-                    contributions[qual] = (c_ops, c_params)
-            else:
-                c_ops, c_params = dfs(child, qual)
-            total_ops += c_ops
-            total_params += c_params
-        return total_ops, total_params
-
-    macs, n_params = dfs(model, "")
-    return (macs, n_params, contributions) if by_module else (macs, n_params)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# torch.utils.flop_counter convention
-# ----------------------------------------------------------------------------------------------------------------
 
 def _training_loss(out, batch: dict) -> torch.Tensor:
     """The trainer's objective as far as cost goes: answer cross-entropy plus the model's weighted aux losses."""
@@ -379,14 +168,13 @@ def torch_flops(model: nn.Module, batch: dict, *, backward: bool = False) -> int
     elementwise ops, norms, softmax and reductions count 0. RNN and fast-path attention kernels are counted
     through their decomposition (see :class:`_Decomposed`).
 
-    ``backward=False``: one forward in eval mode under ``torch.no_grad`` (the inference cost, the same setting
-    as :func:`thop_style_count`). ``backward=True``: forward in train mode plus the backward of the training loss
-    (cross-entropy on ``batch['label']`` plus ``ModelOutput.losses``), i.e. the FLOPs of one training step except
-    the optimizer's elementwise update. The model's ``.grad`` s, training flag and the RNG state are left as they
-    were.
+    ``backward=False``: one forward in eval mode under ``torch.no_grad`` (the inference cost, the setting thop
+    counts in). ``backward=True``: forward in train mode plus the backward of the training loss (cross-entropy on
+    ``batch['label']`` plus ``ModelOutput.losses``), i.e. the FLOPs of one training step except the optimizer's
+    elementwise update. The model's ``.grad`` s, training flag and the RNG state are left as they were.
     """
     was_training = model.training
-    params = [p for p in model.parameters()]
+    params = list(model.parameters())
     old_grads = [p.grad for p in params]
     devices = [batch[k].device for k in batch if torch.is_tensor(batch[k]) and batch[k].is_cuda]
     try:
@@ -409,10 +197,6 @@ def torch_flops(model: nn.Module, batch: dict, *, backward: bool = False) -> int
     return int(counter.get_total_flops())
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Table
-# ----------------------------------------------------------------------------------------------------------------
-
 def batch_size_of(batch: dict) -> int:
     """B of a batch dict: the leading dim of ``question`` (or of the first tensor)."""
     if "question" in batch:
@@ -423,243 +207,8 @@ def batch_size_of(batch: dict) -> int:
     raise ValueError("batch holds no tensor")
 
 
-def _paper_pair(v) -> tuple[float, float]:
-    if isinstance(v, Mapping):
-        p = v.get("params_m", v.get("training_params_m"))
-        f = v.get("flops_g")
-        return float(p), float(f)
-    p, f = v
-    return float(p), float(f)
-
-
-def profile_table(
-    entries: Iterable[tuple],
-    batch_maker: Callable[[str], dict] | None = None,
-    *,
-    paper: Mapping[str, Any] | None = None,
-):
-    """One row per model: its parameters and operation counts in both conventions, beside the paper's numbers.
-
-    ``entries``: ``(name, model, batch)`` rows; ``batch`` may be ``None`` (or the row just ``(name, model)``),
-    then ``batch_maker(name)`` makes it. Use batch size 1 for the paper's convention; the per-sample columns
-    divide by the batch size (exact for the thop convention, which is linear in the batch).
-
-    ``paper``: optional ``{name: (params_M, flops_G)}`` (or ``{name: {"params_m"|"training_params_m": ..,
-    "flops_g": ..}}``), the paper's Table VIII numbers, supplied by the caller (``mcd/paper_numbers``); names
-    missing from it get NaN.
-
-    Columns: ``params_all_M``, ``params_trainable_M`` (:func:`param_counts`), ``thop_params_M``,
-    ``thop_GMACs_per_sample`` (:func:`thop_style_count`, the paper's "FLOPs"), ``torch_GFLOPs_per_sample``
-    (:func:`torch_flops`, forward), ``batch_size``; with ``paper``: ``paper_params_M``, ``paper_GFLOPs`` and the
-    ratios ``thop_params_over_paper``, ``trainable_params_over_paper``, ``thop_GMACs_over_paper``,
-    ``torch_GFLOPs_over_paper``.
-    """
-    import pandas as pd
-
-    rows = []
-    for entry in entries:
-        name, model = entry[0], entry[1]
-        batch = entry[2] if len(entry) > 2 else None
-        if batch is None:
-            if batch_maker is None:
-                raise ValueError(f"no batch for {name!r} and no batch_maker")
-            batch = batch_maker(name)
-        b = batch_size_of(batch)
-        pc = param_counts(model)
-        macs, tparams = thop_style_count(model, batch)
-        flops = torch_flops(model, batch)
-        row = {
-            "name": name,
-            "params_all_M": pc["all"] / 1e6,
-            "params_trainable_M": pc["trainable"] / 1e6,
-            "thop_params_M": tparams / 1e6,
-            "thop_GMACs_per_sample": macs / b / 1e9,
-            "torch_GFLOPs_per_sample": flops / b / 1e9,
-            "batch_size": b,
-        }
-        if paper is not None:
-            pp, pf = _paper_pair(paper[name]) if name in paper else (math.nan, math.nan)
-            row.update({
-                "paper_params_M": pp,
-                "paper_GFLOPs": pf,
-                "thop_params_over_paper": row["thop_params_M"] / pp,
-                "trainable_params_over_paper": row["params_trainable_M"] / pp,
-                "thop_GMACs_over_paper": row["thop_GMACs_per_sample"] / pf,
-                "torch_GFLOPs_over_paper": row["torch_GFLOPs_per_sample"] / pf,
-            })
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("name")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Throughput
-# ----------------------------------------------------------------------------------------------------------------
-
-def _to(batch: dict, device) -> dict:
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _time(fn: Callable[[], Any], steps: int, warmup: int, device: torch.device) -> float:
-    """Seconds per call of ``fn`` averaged over ``steps`` calls after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    _sync(device)
-    return (time.perf_counter() - t0) / steps
-
-
-def _tokens(batch: dict, b: int) -> int:
-    """Rows of the reference matmul: B x T of the per-second features (B x 16 if there are none)."""
-    for key in ("audio", "visual", "patches"):
-        v = batch.get(key)
-        if torch.is_tensor(v) and v.dim() >= 3:
-            return int(v.shape[0] * v.shape[1])
-    return b * 16
-
-
-def bench(
-    model: nn.Module,
-    batch_maker: Callable[[int], dict],
-    *,
-    batch_size: int,
-    steps: int,
-    warmup: int,
-    train: bool = True,
-    device: str | torch.device = "cpu",
-    precision: str = "fp32",
-    lr: float = 1e-3,
-    ref_dim: int = 512,
-) -> dict:
-    """Training and inference throughput of ``model`` at ``batch_size``, and its efficiency against a dense matmul.
-
-    ``batch_maker(batch_size)`` gives one batch dict (e.g. ``lambda b: make_dummy_batch(dims, b)``); it is moved
-    to ``device`` once and reused for every step, so data loading is not measured. ``model`` is not modified:
-    a deep copy is moved to ``device`` and trained. ``precision``: ``"fp32"`` or ``"bf16"`` (autocast, CUDA only).
-
-    Measured, all in this one process and run:
-
-    - inference: ``model(batch)`` in eval mode under ``torch.inference_mode``;
-    - training (``train=True``): forward, the training loss (answer cross-entropy + ``ModelOutput.losses``),
-      backward and an ``Adam`` step, in train mode;
-    - a reference: ``[B*T, ref_dim] @ [ref_dim, ref_dim]`` repeated ``reps`` times per step, ``reps`` chosen so
-      that its FLOPs per step match the model's forward FLOPs, in the same dtype.
-
-    FLOPs per step come from :func:`torch_flops`: the forward (eval) for inference and forward + backward
-    measured by the flop counter (not the 3x-forward estimate) for training; the Adam update is not counted.
-    The fractions ``*_fraction_of_matmul`` are achieved FLOP/s over the reference matmul's FLOP/s; a model made
-    of big matmuls approaches 1, one dominated by small or elementwise ops stays far below. CUDA is synchronized
-    around every timed region. Only ratios measured in one run should be compared across machines.
-    """
-    device = torch.device(device)
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
-    bf16 = precision == "bf16"
-    if bf16 and device.type != "cuda":
-        raise ValueError("bf16 autocast is supported on CUDA only")
-    if steps < 1 or warmup < 0:
-        raise ValueError("steps must be >= 1 and warmup >= 0")
-
-    work = copy.deepcopy(model).to(device)
-    batch = _to(batch_maker(batch_size), device)
-    b = batch_size_of(batch)
-
-    def autocast():
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
-
-    infer_flops = torch_flops(work, batch)
-    out: dict[str, Any] = {
-        "device": str(device),
-        "precision": precision,
-        "threads": torch.get_num_threads(),
-        "batch_size": b,
-        "steps": steps,
-        "warmup": warmup,
-        "infer_flops_per_step": infer_flops,
-    }
-
-    # inference
-    work.eval()
-
-    def infer_step():
-        with torch.inference_mode(), autocast():
-            work(batch)
-
-    t_inf = _time(infer_step, steps, warmup, device)
-    out.update({"infer_step_s": t_inf, "infer_samples_per_s": b / t_inf, "infer_flops_per_s": infer_flops / t_inf})
-
-    # training
-    if train:
-        train_flops = torch_flops(work, batch, backward=True)
-        work.train()
-        opt = torch.optim.Adam([p for p in work.parameters() if p.requires_grad], lr=lr)
-
-        def train_step():
-            opt.zero_grad(set_to_none=True)
-            with autocast():
-                loss = _training_loss(work(batch), batch)
-            loss.backward()
-            opt.step()
-
-        t_tr = _time(train_step, steps, warmup, device)
-        out.update({
-            "train_flops_per_step": train_flops,
-            "train_flops_source": "flop counter, forward + backward (Adam update not counted)",
-            "train_step_s": t_tr,
-            "train_samples_per_s": b / t_tr,
-            "train_flops_per_s": train_flops / t_tr,
-            "train_over_infer_step_time": t_tr / t_inf,
-        })
-
-    # reference dense matmul of comparable size
-    m_rows, k = _tokens(batch, b), ref_dim
-    per_mm = 2 * m_rows * k * k
-    reps = max(1, round(infer_flops / per_mm))
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    a = torch.randn(m_rows, k, generator=gen).to(device=device, dtype=dtype)
-    w = (torch.randn(k, k, generator=gen) / math.sqrt(k)).to(device=device, dtype=dtype)
-    c = torch.empty(m_rows, k, device=device, dtype=dtype)
-
-    def mm_step():
-        with torch.inference_mode():
-            for _ in range(reps):
-                torch.matmul(a, w, out=c)
-
-    t_mm = _time(mm_step, steps, warmup, device)
-    mm_rate = reps * per_mm / t_mm
-    out.update({
-        "matmul_shape": (m_rows, k, k),
-        "matmul_reps": reps,
-        "matmul_flops_per_s": mm_rate,
-        "infer_fraction_of_matmul": out["infer_flops_per_s"] / mm_rate,
-    })
-    if train:
-        out["train_fraction_of_matmul"] = out["train_flops_per_s"] / mm_rate
-    del work
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Dummy batches
-# ----------------------------------------------------------------------------------------------------------------
-
-def make_dummy_batch(
-    dims: InputDims,
-    batch_size: int,
-    *,
-    patches: bool = False,
-    options: int | bool | None = None,
-    seed: int = 0,
-    option_len: int = 4,
-) -> dict[str, torch.Tensor]:
+def make_dummy_batch(dims: InputDims, batch_size: int, *, patches: bool = False, options: int | bool | None = None,
+                     seed: int = 0, option_len: int = 4) -> dict[str, torch.Tensor]:
     """A random but valid batch dict (see ``mcd.models.base``), on CPU, reproducible from ``seed``.
 
     Questions have 3..L real tokens (ids 1..vocab_size-1) then padding 0; ``keyword_mask`` marks one or two real
@@ -683,22 +232,16 @@ def make_dummy_batch(
             raise ValueError("patches=True needs dims.patch_dim and dims.num_patches")
         batch["patches"] = torch.randn(b, t, dims.num_patches, dims.patch_dim, generator=g)
 
-    lo = min(3, length)
-    lengths = torch.randint(lo, length + 1, (b,), generator=g)
-    pos = torch.arange(length).unsqueeze(0)
-    real = pos < lengths.unsqueeze(1)
+    lengths = torch.randint(min(3, length), length + 1, (b,), generator=g)
+    real = torch.arange(length).unsqueeze(0) < lengths.unsqueeze(1)
     question = torch.randint(1, dims.vocab_size, (b, length), generator=g) * real
-    # one or two keyword positions among the real tokens
-    keyword = torch.zeros(b, length, dtype=torch.bool)
+    keyword = torch.zeros(b, length, dtype=torch.bool)   # one or two keyword positions among the real tokens
     for i in range(b):
         n = int(lengths[i])
         k = int(torch.randint(1, min(2, n) + 1, (1,), generator=g))
         keyword[i, torch.randperm(n, generator=g)[:k]] = True
-    batch.update({
-        "question": question.long(),
-        "keyword_mask": keyword,
-        "qtype": torch.randint(0, dims.num_qtypes, (b,), generator=g),
-    })
+    batch.update({"question": question.long(), "keyword_mask": keyword,
+                  "qtype": torch.randint(0, dims.num_qtypes, (b,), generator=g)})
 
     if options is None:
         n_opt = dims.num_options
@@ -717,7 +260,7 @@ def make_dummy_batch(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The Table VIII report and the bench command
+# Table VIII
 # ----------------------------------------------------------------------------------------------------------------
 
 # The shapes each model was counted at in the papers: Music-AVQA, VGGish audio, 60 s (AVST keeps every 6th),
@@ -727,52 +270,428 @@ PAPER_SHAPES = {
     "pstp": InputDims(audio_dim=128, visual_dim=512, patch_dim=512, num_patches=49, seconds=60, vocab_size=93),
     "default": InputDims(audio_dim=128, visual_dim=512, seconds=60, vocab_size=93),
 }
-# Our row name -> the paper's Table VIII row.
-PAPER_ROWS = {"AVST": "AVST", "PSTP-Net": "PSTP-Net", "MCD N=1": "MCD AB N=1", "MCD N=2": "MCD AB N=2",
-              "MCD N=3": "MCD AB N=3"}
+
+# The paper-convention rows of MCD: the same model (same parameters, same function), counted as the paper's thop
+# 0.1.1 would count it had W^Q, W^K, W^V been held as nn.MultiheadAttention holds them (the AVST-lineage code's
+# attention layer, which thop does not hook), and with Theta (Eq. 11, used only by the training losses) run during
+# the eval-mode count so that thop sees it, as "training params" suggests. See mcd_decisions.md, Parameter budget.
+PAPER_CONVENTION = ("model.mcd.attention_module=mha", "model.mcd.eval_losses=true")
+PAPER_CONVENTION_NOTE = ("Paper convention: the same MCD with W^Q, W^K, W^V held as nn.MultiheadAttention holds "
+                         "them (model.mcd.attention_module=mha; thop 0.1.1 does not count them) and Theta run in "
+                         "eval (model.mcd.eval_losses=true; thop counts it)")
 
 
-def report_models(overrides: list[str] | None = None) -> list[tuple[str, str, list[str]]]:
-    """(row name, model name, config overrides) of every model in the package, MCD at N = 1, 2, 3."""
-    rows = [(f"MCD N={n}", "mcd", [f"model.mcd.num_blocks={n}"]) for n in (1, 2, 3)]
-    rows += [("AVST", "avst", []), ("PSTP-Net", "pstp", []), ("Q-only LSTM", "qonly", []),
-             ("MLP Q+A+V", "mlp", ["model.mlp.modalities=qav"])]
-    return [(name, model, o + list(overrides or [])) for name, model, o in rows]
+@dataclass(frozen=True)
+class ReportRow:
+    name: str                 # our row name
+    model: str                # registry name
+    overrides: tuple[str, ...]
+    paper: str | None         # the paper's Table VIII row, if any
+    convention: str           # "as trained" | "paper"
 
 
-def _build(model: str, overrides: list[str]) -> tuple[nn.Module, InputDims]:
+def report_models(overrides: Iterable[str] = ()) -> list[ReportRow]:
+    """Every row of our Table VIII: MCD N = 1, 2, 3 as we train it and in the paper's convention, the peers and
+    the baselines. ``overrides`` apply to every row (the paper-convention options come last, so they hold)."""
+    o = tuple(overrides)
+    rows = []
+    for n in (1, 2, 3):
+        blocks = (f"model.mcd.num_blocks={n}",)
+        rows.append(ReportRow(f"MCD N={n}", "mcd", blocks + o, f"MCD AB N={n}", "as trained"))
+        rows.append(ReportRow(f"MCD N={n}, paper convention", "mcd", blocks + o + PAPER_CONVENTION,
+                              f"MCD AB N={n}", "paper"))
+    rows += [ReportRow("AVST", "avst", o, "AVST", "as trained"),
+             ReportRow("PSTP-Net", "pstp", o, "PSTP-Net", "as trained"),
+             ReportRow("Q-only LSTM", "qonly", o, None, "as trained"),
+             ReportRow("MLP Q+A+V", "mlp", ("model.mlp.modalities=qav",) + o, None, "as trained")]
+    return rows
+
+
+def _build(model: str, overrides: Iterable[str], dims: InputDims | None = None) -> tuple[nn.Module, InputDims]:
     from mcd.config import load_config
     from mcd.models.registry import build_model
     cfg = load_config(None, [f"model.name={model}", *overrides])
-    dims = PAPER_SHAPES.get(model, PAPER_SHAPES["default"])
+    dims = dims or PAPER_SHAPES.get(model, PAPER_SHAPES["default"])
     torch.manual_seed(0)
     return build_model(cfg.model, dims).eval(), dims
 
 
-def profile_report(overrides: list[str] | None = None):
-    """Table VIII: parameters and per-sample cost of every model at batch 1, beside the paper's numbers."""
-    from mcd.paper import paper_table
-    paper = paper_table("VIII").set_index("method")
-    entries, paper_numbers = [], {}
-    for name, model, o in report_models(overrides):
-        m, dims = _build(model, o)
-        entries.append((name, m, make_dummy_batch(dims, 1, patches=dims.patch_dim is not None)))
-        if PAPER_ROWS.get(name) in paper.index:
-            row = paper.loc[PAPER_ROWS[name]]
-            paper_numbers[name] = (row["training_params_m"], row["flops_g"])
-    return profile_table(entries, paper=paper_numbers)
+def _paper_batch(dims: InputDims, batch_size: int) -> dict:
+    return make_dummy_batch(dims, batch_size, patches=dims.patch_dim is not None)
 
 
-def bench_report(models: list[str], overrides: list[str] | None = None, *, batch_size: int = 64, steps: int = 10,
-                 device: str = "cpu", precision: str = "fp32"):
-    """Samples/s for training and inference at the papers' shapes, with achieved FLOP/s as a fraction of a dense
-    matmul timed in the same process."""
+def profile_table(entries: Iterable[tuple[str, nn.Module, dict]], paper: dict[str, tuple[float, float]] | None = None):
+    """One row per ``(name, model, batch)``: parameters and per-sample cost in both conventions, beside the paper.
+
+    Use batch size 1 for the paper's convention; the per-sample columns divide by the batch size. ``paper``:
+    ``{name: (params_M, flops_G)}`` from ``mcd.paper``; names missing from it get NaN.
+
+    Columns: ``params_all_M``, ``params_trainable_M`` (:func:`param_counts`), ``thop_params_M`` and
+    ``thop_GMACs`` (:func:`thop_count`, the paper's "FLOPs"), ``torch_GFLOPs`` (:func:`torch_flops`, forward),
+    ``batch_size``, ``paper_params_M``, ``paper_GFLOPs`` and the ratios ``thop_params_over_paper``,
+    ``thop_GMACs_over_paper``, ``torch_GFLOPs_over_paper``.
+    """
     import pandas as pd
-    rows = {}
-    for name, model, o in report_models(overrides):
-        if model not in models and name not in models:
-            continue
-        m, dims = _build(model, o)
-        rows[name] = bench(m, lambda b: make_dummy_batch(dims, b, patches=dims.patch_dim is not None),
-                           batch_size=batch_size, steps=steps, warmup=2, device=device, precision=precision)
-    return pd.DataFrame(rows).T
+
+    rows = []
+    for name, model, batch in entries:
+        b = batch_size_of(batch)
+        macs, thop_params = thop_count(model, batch)
+        pp, pf = (paper or {}).get(name, (math.nan, math.nan))
+        pc = param_counts(model)
+        row = {"name": name, "params_all_M": pc["all"] / 1e6, "params_trainable_M": pc["trainable"] / 1e6,
+               "thop_params_M": thop_params / 1e6, "thop_GMACs": macs / b / 1e9,
+               "torch_GFLOPs": torch_flops(model, batch) / b / 1e9, "batch_size": b,
+               "paper_params_M": pp, "paper_GFLOPs": pf}
+        row.update({"thop_params_over_paper": row["thop_params_M"] / pp,
+                    "thop_GMACs_over_paper": row["thop_GMACs"] / pf,
+                    "torch_GFLOPs_over_paper": row["torch_GFLOPs"] / pf})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("name")
+
+
+def profile_report(overrides: Iterable[str] = (), names: Iterable[str] | None = None):
+    """Table VIII: every row of :func:`report_models` (or those in ``names``) at the paper's shapes, batch 1,
+    beside the paper's numbers (``mcd.paper.paper_table("VIII")``), with ``model`` and ``convention`` columns."""
+    from mcd.paper import paper_table
+
+    paper = paper_table("VIII").set_index("method")
+    wanted = None if names is None else set(names)
+    rows = [r for r in report_models(overrides) if wanted is None or r.name in wanted]
+    if wanted is not None and len(rows) != len(wanted):
+        known = [r.name for r in report_models()]
+        raise ValueError(f"unknown rows {sorted(wanted - {r.name for r in rows})}; rows: {known}")
+    entries, numbers = [], {}
+    for r in rows:
+        model, dims = _build(r.model, r.overrides)
+        entries.append((r.name, model, _paper_batch(dims, 1)))
+        if r.paper is not None:
+            numbers[r.name] = (float(paper.loc[r.paper, "training_params_m"]), float(paper.loc[r.paper, "flops_g"]))
+    table = profile_table(entries, numbers)
+    table.insert(0, "model", [r.model for r in rows])
+    table.insert(1, "convention", [r.convention for r in rows])
+    return table
+
+
+def block_steps(table, rows: list[str], columns: list[str]):
+    """What each added block adds: ``table.loc[rows[i + 1]] - table.loc[rows[i]]`` for ``columns`` (e.g. the rows
+    of N = 1, 2, 3). Identical blocks at the same shapes give equal steps in any counting convention."""
+    import pandas as pd
+
+    v = table.loc[rows, columns].astype(float)
+    steps = v.iloc[1:].to_numpy() - v.iloc[:-1].to_numpy()
+    index = [f"{b} minus {a}" for a, b in zip(rows[:-1], rows[1:])]
+    return pd.DataFrame(steps, index=index, columns=columns)
+
+
+# A branch's children -> the part of Eq. 1-5 they compute.
+_BLOCK_PARTS = {"self_attn": "phi_self: W^Q, W^K, W^V (Eq. 1-3)", "cross_attn": "phi_cross: W^Q, W^K, W^V (Eq. 1-3)",
+                "cross_proj": "W_c forming W^cross (Eq. 2-3)", "ffn": "FFN (Eq. 4-5)", "bn_att": "BatchNorm (Eq. 4-5)",
+                "bn_ffn": "BatchNorm (Eq. 4-5)"}
+
+
+def block_parts(overrides: Iterable[str] = ()):
+    """One MCD association block by part, the audio and visual branches summed (M): all its parameters, and what
+    thop counts of them as we train MCD and in the paper's convention (at the paper's shapes)."""
+    import pandas as pd
+
+    from mcd.models.mcd import AssociationBlock
+
+    columns = {}
+    for label, extra in (("thop, as trained", ()), ("thop, paper convention", PAPER_CONVENTION)):
+        model, dims = _build("mcd", [*overrides, "model.mcd.num_blocks=1", *extra])
+        _, _, counted = thop_count(model, _paper_batch(dims, 1), by_module=True)
+        prefix, block = next((n, m) for n, m in model.named_modules() if isinstance(m, AssociationBlock))
+        alls, thops = {}, {}
+        for branch, branch_module in block.named_children():
+            for child, module in branch_module.named_children():
+                part = _BLOCK_PARTS.get(child, child)
+                alls[part] = alls.get(part, 0) + sum(p.numel() for p in module.parameters())
+                inside = f"{prefix}.{branch}.{child}"
+                thops[part] = thops.get(part, 0) + sum(p for n, (_, p) in counted.items()
+                                                       if n == inside or n.startswith(inside + "."))
+        if sum(alls.values()) != sum(p.numel() for p in block.parameters()):
+            raise AssertionError("a parameter of the association block sits outside its branches' parts")
+        columns["parameters"] = pd.Series(alls) / 1e6
+        columns[label] = pd.Series(thops) / 1e6
+    return pd.DataFrame(columns)
+
+
+def _notes(lines: list[str]) -> str:
+    return "\n".join(textwrap.fill(line, 110, subsequent_indent="  ") for line in lines)
+
+
+def format_profile(table) -> str:
+    """The few columns a reader needs, formatted, with the notes that say what each count is."""
+    cols = {"params_all_M": "params (M)", "thop_params_M": "thop params (M)", "paper_params_M": "paper params (M)",
+            "thop_params_over_paper": "thop / paper", "thop_GMACs": "thop GMACs", "torch_GFLOPs": "torch GFLOPs",
+            "paper_GFLOPs": "paper GFLOPs"}
+    view = table[list(cols)].rename(columns=cols)
+    view.index.name = None
+    text = view.to_string(float_format=lambda x: f"{x:.3f}", na_rep="")
+    notes = [
+        "params: every parameter of the model as we train it. thop: thop 0.1.1 profile, the paper's tool: the "
+        "parameters of the executed nn.Linear/LSTM/BatchNorm/... layers and their multiply-adds (the paper's "
+        "\"FLOPs\"); nn.MultiheadAttention, embeddings and bare parameters count 0.",
+        "torch GFLOPs: torch.utils.flop_counter, 2 per multiply-add of every matmul, forward. paper: its Table VIII.",
+        PAPER_CONVENTION_NOTE + ".",
+    ]
+    head = "Table VIII: each model at the paper's input shapes (Music-AVQA features), one random sample (batch 1)"
+    return head + "\n" + text + "\n\n" + _notes(notes)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Throughput
+# ----------------------------------------------------------------------------------------------------------------
+
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn: Callable[[], Any], steps: int, device: torch.device) -> float:
+    """Seconds per call of ``fn`` over ``steps`` calls."""
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def _tokens(batch: dict, b: int) -> int:
+    """Rows of the reference matmul: B x T of the per-second features (B x 16 if there are none)."""
+    for key in ("audio", "visual", "patches"):
+        v = batch.get(key)
+        if torch.is_tensor(v) and v.dim() >= 3:
+            return int(v.shape[0] * v.shape[1])
+    return b * 16
+
+
+def check_device(device: str | torch.device, precision: str) -> torch.device:
+    """The device and precision a benchmark can run in, or a ValueError saying why not."""
+    device = torch.device(device)
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device}: CUDA is not available here (torch.cuda.is_available() is False)")
+    if precision == "bf16" and device.type != "cuda":
+        raise ValueError("precision bf16 (autocast) is benchmarked on CUDA only")
+    return device
+
+
+def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: int, steps: int, repeats: int = 3,
+          warmup: int = 1, train: bool = True, device: str | torch.device = "cpu", precision: str = "fp32",
+          lr: float = 1e-3, ref_dim: int = 512) -> dict:
+    """Training and inference throughput of ``model`` at ``batch_size``, and its efficiency against a dense matmul.
+
+    ``batch_maker(batch_size)`` gives one batch dict, moved to ``device`` once and reused for every step, so data
+    loading is not measured. ``model`` is not modified: a deep copy is moved to ``device`` and trained.
+    ``precision``: ``"fp32"``, or ``"bf16"`` (autocast, CUDA only).
+
+    Measured in this one process, ``repeats`` times, each repeat timing ``steps`` calls of each of:
+
+    - inference: ``model(batch)`` in eval mode under ``torch.inference_mode``;
+    - training (``train=True``): forward, the training loss (answer cross-entropy + ``ModelOutput.losses``),
+      backward and an ``Adam`` step, in train mode;
+    - the reference, a dense matmul ``[B*T, ref_dim] @ [ref_dim, ref_dim]`` in the same dtype, repeated so that
+      one reference step does as many FLOPs as the model's forward: the machine's dense matmul rate at the
+      model's own scale (not its peak), measured beside the model so that both see the same load.
+
+    FLOPs per step come from :func:`torch_flops`: the forward (eval) for inference, forward + backward by the flop
+    counter for training (the Adam update not counted). ``*_fraction_of_matmul`` is the achieved FLOP/s over the
+    reference's FLOP/s in the same repeat; a model made of big matmuls approaches 1, one dominated by small or
+    elementwise ops stays far below. Every per-repeat figure is reported as the median (the plain key) and
+    ``_min``, ``_max`` and ``_each`` (the list). CUDA is synchronized around every timed region.
+    """
+    device = check_device(device, precision)
+    if steps < 1 or warmup < 0 or repeats < 1:
+        raise ValueError("steps and repeats must be >= 1 and warmup >= 0")
+    bf16 = precision == "bf16"
+    work = copy.deepcopy(model).to(device)
+    batch = _to(batch_maker(batch_size), device)
+    b = batch_size_of(batch)
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    infer_flops = torch_flops(work, batch)
+    train_flops = torch_flops(work, batch, backward=True) if train else None
+    opt = torch.optim.Adam([p for p in work.parameters() if p.requires_grad], lr=lr)
+
+    def infer_step():
+        work.eval()
+        with torch.inference_mode(), autocast():
+            work(batch)
+
+    def train_step():
+        work.train()
+        opt.zero_grad(set_to_none=True)
+        with autocast():
+            loss = _training_loss(work(batch), batch)
+        loss.backward()
+        opt.step()
+
+    m_rows, k = _tokens(batch, b), ref_dim
+    per_mm = 2 * m_rows * k * k
+    reps = max(1, round(infer_flops / per_mm))
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(m_rows, k, generator=gen).to(device=device, dtype=dtype)
+    w = (torch.randn(k, k, generator=gen) / math.sqrt(k)).to(device=device, dtype=dtype)
+    c = torch.empty(m_rows, k, device=device, dtype=dtype)
+
+    def matmul_step():
+        with torch.inference_mode():
+            for _ in range(reps):
+                torch.matmul(a, w, out=c)
+
+    timed = {"infer": infer_step, "matmul": matmul_step, **({"train": train_step} if train else {})}
+    for fn in timed.values():
+        for _ in range(warmup):
+            fn()
+    each: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        t = {name: _time(fn, steps, device) for name, fn in timed.items()}
+        mm_rate = reps * per_mm / t["matmul"]
+        figures = {"matmul_flops_per_s": mm_rate, "infer_samples_per_s": b / t["infer"],
+                   "infer_fraction_of_matmul": infer_flops / t["infer"] / mm_rate}
+        if train:
+            figures.update({"train_samples_per_s": b / t["train"],
+                            "train_fraction_of_matmul": train_flops / t["train"] / mm_rate,
+                            "train_over_infer_step_time": t["train"] / t["infer"]})
+        for key, v in figures.items():
+            each.setdefault(key, []).append(v)
+
+    out: dict[str, Any] = {"device": str(device), "precision": precision, "threads": torch.get_num_threads(),
+                           "batch_size": b, "steps": steps, "repeats": repeats, "warmup": warmup,
+                           "infer_flops_per_step": infer_flops, "train_flops_per_step": train_flops,
+                           "matmul_shape": f"[{m_rows}, {k}] x [{k}, {k}]", "matmul_dim": k, "matmul_reps": reps}
+    for key, values in each.items():
+        out.update({key: statistics.median(values), f"{key}_min": min(values), f"{key}_max": max(values),
+                    f"{key}_each": values})
+    del work
+    return out
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One row of ``mcd bench``: a model at a shape and batch size."""
+
+    model: str                  # row name, e.g. "MCD N=2"
+    shape: str                  # "study default" | "paper"
+    arch: str                   # registry name
+    overrides: tuple[str, ...]
+    dims: InputDims
+    batch_size: int
+
+    @property
+    def dim(self) -> int:
+        """The model's width D under ``overrides``."""
+        from mcd.config import load_config
+        from mcd.models.registry import config_key
+        cfg = load_config(None, [f"model.name={self.arch}", *self.overrides])
+        return getattr(cfg.model, config_key(self.arch)).dim
+
+
+def study_shape() -> tuple[InputDims, tuple[str, ...], int]:
+    """(input dims, model overrides, batch size) of the default study: D and the batch from
+    ``STUDY_PROFILES['default']``, T and the audio and visual widths from its SynthAVQA profile. SynthAVQA asks
+    Music-AVQA's question templates, so its vocabulary has Music-AVQA's size (``PAPER_SHAPES``)."""
+    from mcd.data.synth import PROFILES
+    from mcd.study import STUDY_PROFILES
+
+    study = STUDY_PROFILES["default"]
+    synth = PROFILES[study.synth]
+    dims = InputDims(audio_dim=synth.audio_dim, visual_dim=synth.channels, seconds=synth.seconds,
+                     vocab_size=PAPER_SHAPES["default"].vocab_size)
+    model = (f"model.mcd.dim={study.dim}", *(o for o in study.extra if o.startswith("model.")))
+    return dims, model, study.batch_size
+
+
+def paper_batch_size(device: str | torch.device) -> int:
+    """The paper recipe's batch (``STUDY_PROFILES['paper']``) on CUDA; 8 on a CPU, so that ``mcd bench`` ends
+    within a minute on 2 cores (one D = 512 training step at batch 64 takes seconds there)."""
+    from mcd.study import STUDY_PROFILES
+    return STUDY_PROFILES["paper"].batch_size if torch.device(device).type == "cuda" else 8
+
+
+def bench_cases(*, all_models: bool = False, overrides: Iterable[str] = (), batch_size: int | None = None,
+                device: str | torch.device = "cpu") -> list[BenchCase]:
+    """MCD at the default study's shape, then MCD at the paper's shape (``all_models``: every model of
+    :func:`report_models` as we train it, at the paper's shapes). ``batch_size`` None: the study's batch, and
+    :func:`paper_batch_size` at the paper's shapes."""
+    from mcd.models.mcd import MCDConfig
+
+    o = tuple(overrides)
+    dims, study_model, study_batch = study_shape()
+    mcd = f"MCD N={MCDConfig().num_blocks}"
+    cases = [BenchCase(mcd, "study default", "mcd", study_model + o, dims, batch_size or study_batch)]
+    paper_batch = batch_size or paper_batch_size(device)
+    if all_models:
+        cases += [BenchCase(r.name, "paper", r.model, r.overrides, PAPER_SHAPES.get(r.model, PAPER_SHAPES["default"]),
+                            paper_batch) for r in report_models(o) if r.convention == "as trained"]
+    else:
+        cases.append(BenchCase(mcd, "paper", "mcd", o, PAPER_SHAPES["default"], paper_batch))
+    return cases
+
+
+def bench_report(cases: list[BenchCase], *, steps: int = 2, repeats: int = 3, warmup: int = 1,
+                 device: str = "cpu", precision: str = "fp32", threads: int | None = None):
+    """:func:`bench` of every case, one row each (the case, then all of bench's figures as columns).
+    ``threads``: torch's CPU threads while benchmarking (None: as they are)."""
+    import pandas as pd
+
+    check_device(device, precision)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    before = torch.get_num_threads()
+    rows = []
+    try:
+        torch.set_num_threads(threads or before)
+        for case in cases:
+            model, dims = _build(case.arch, case.overrides, case.dims)
+            r = bench(model, lambda b, d=dims: _paper_batch(d, b), batch_size=case.batch_size, steps=steps,
+                      repeats=repeats, warmup=warmup, device=device, precision=precision)
+            rows.append({"model": case.model, "shape": case.shape, "D": case.dim, "T": dims.seconds, **r})
+    finally:
+        torch.set_num_threads(before)
+    return pd.DataFrame(rows)
+
+
+def format_bench(table) -> str:
+    """Samples/s and the fraction of the same-process matmul, each as median [min-max] over the repeats."""
+    import pandas as pd
+
+    def spread(key: str, spec: str) -> pd.Series:
+        return table.apply(lambda r: f"{r[key]:{spec}} [{r[key + '_min']:{spec}}-{r[key + '_max']:{spec}}]", axis=1)
+
+    view = pd.DataFrame({"model": table["model"], "shape": table["shape"], "D": table["D"], "T": table["T"],
+                         "batch": table["batch_size"],
+                         "train samples/s": spread("train_samples_per_s", ".1f"),
+                         "infer samples/s": spread("infer_samples_per_s", ".1f"),
+                         "train / matmul": spread("train_fraction_of_matmul", ".2f"),
+                         "infer / matmul": spread("infer_fraction_of_matmul", ".2f")})
+    first = table.iloc[0]
+    head = (f"{first['device']}, {first['precision']}, {first['threads']} threads; {first['repeats']} repeats of "
+            f"{first['steps']} steps: median [min-max]; random inputs")
+    notes = [
+        "train: forward, loss, backward and an Adam step; infer: forward under inference_mode.",
+        "/ matmul: achieved FLOP/s (torch flop counter, forward + backward for train) over a dense "
+        f"[B*T, {first['matmul_dim']}] x [{first['matmul_dim']}, {first['matmul_dim']}] {first['precision']} matmul "
+        "timed in the same process and repeat.",
+    ]
+    return head + "\n" + view.to_string(index=False, justify="right") + "\n\n" + _notes(notes)
+
+
+def as_json(table, **extra) -> str:
+    """A report table with the environment it was measured in (versions, commit, device) as JSON."""
+    from mcd.provenance import environment_info
+
+    frame = table.reset_index() if table.index.name else table   # the row names of profile_report are its index
+    rows = json.loads(frame.to_json(orient="records"))
+    return json.dumps({"environment": environment_info(), **extra, "rows": rows}, indent=1)

@@ -1,157 +1,159 @@
-"""mcd.profile: our thop-convention counter against thop itself, the flop counter, parameter counts, bench."""
+"""mcd.profile: thop run without side effects, the torch flop counter, the Table VIII report, bench, the CLI."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import math
 import warnings
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+import mcd.profile as prof
+from mcd.cli import main
 from mcd.models.base import InputDims, ModelOutput
 from mcd.models.baselines import MLPConfig, ModalityMLP, QOnlyConfig, QOnlyLSTM
-from mcd.profile import (bench, make_dummy_batch, param_counts, profile_table, thop_style_count,
-                         torch_flops)
+from mcd.paper import paper_table
+from mcd.profile import (PAPER_CONVENTION, PAPER_SHAPES, bench, bench_cases, block_parts, block_steps,
+                         format_bench, format_profile, make_dummy_batch, param_counts, profile_report, profile_table,
+                         thop_count, torch_flops)
 
 DIMS = InputDims(audio_dim=16, visual_dim=64, patch_dim=12, num_patches=5, seconds=6, vocab_size=30,
                  num_answers=7, question_len=14)
+MCD_DIMS = dataclasses.replace(DIMS, patch_dim=None, num_patches=None)   # MCD reads frame features
 
 
-def thop_profile(model, batch):
-    """thop.profile on a copy (it leaves total_ops/total_params buffers behind); the batch dict is the one
-    positional input, so thop's ``model(*inputs)`` is ``model(batch)``."""
-    thop = pytest.importorskip("thop")
+def thop_itself(model, batch):
+    """thop.profile as a user would call it, on a copy (it leaves buffers behind)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        macs, params = thop.profile(copy.deepcopy(model), inputs=(batch,), verbose=False)
-    return macs, params
+        warnings.simplefilter("ignore")   # thop's import warns about distutils' LooseVersion
+        import thop
+        return thop.profile(copy.deepcopy(model), inputs=(batch,), verbose=False)
 
 
 class Reference(nn.Module):
-    """Every kind of module the paper's models use, plus the corners of thop's convention."""
+    """Modules thop hooks and modules it does not, a functional matmul, a frozen and an unused layer."""
 
     def __init__(self, d: InputDims = DIMS, dim: int = 32):
         super().__init__()
-        self.embed = nn.Embedding(d.vocab_size, dim, padding_idx=0)                    # not hooked: 0
+        self.embed = nn.Embedding(d.vocab_size, dim, padding_idx=0)                    # not hooked
         self.lstm = nn.LSTM(dim, dim, batch_first=True)
-        self.bilstm = nn.LSTM(dim, dim // 2, num_layers=2, bidirectional=True)          # time-major
-        self.gru = nn.GRU(d.audio_dim, dim, batch_first=True)
         self.audio = nn.Linear(d.audio_dim, dim)
         self.visual = nn.Sequential(nn.Linear(d.visual_dim, dim), nn.ReLU(), nn.Dropout(0.1))
-        self.conv = nn.Conv1d(dim, dim, kernel_size=3, padding=1, groups=2)
         self.bn = nn.BatchNorm1d(dim)
-        self.ln = nn.LayerNorm(dim)
-        self.ln_plain = nn.LayerNorm(dim, elementwise_affine=False)
-        self.attn = nn.MultiheadAttention(dim, 4, batch_first=True)                    # not hooked: 0
-        self.pool = nn.AdaptiveAvgPool1d(4)                                              # 6 -> 4: fractional kernel
-        self.softmax = nn.Softmax(dim=-1)
-        self.query = nn.Parameter(torch.randn(1, 1, dim))                                # bare parameter: 0
+        self.attn = nn.MultiheadAttention(dim, 4, batch_first=True)                    # not hooked
+        self.query = nn.Parameter(torch.randn(1, 1, dim))                                # bare parameter
         self.frozen = nn.Linear(dim, dim)
-        self.frozen.requires_grad_(False)                                                # still counted by thop
-        self.unused = nn.Linear(dim, 1000)                                               # never runs: 0
-        self.blocks = nn.ModuleList([nn.Linear(dim, dim), nn.GELU()])
-        self.head = nn.Linear(dim * 2 + 4, d.num_answers)
+        self.frozen.requires_grad_(False)
+        self.unused = nn.Linear(dim, 1000)                                               # never runs
+        self.head = nn.Linear(dim * 2, d.num_answers)
 
     def forward(self, batch: dict) -> ModelOutput:
-        q = self.embed(batch["question"])
-        q, _ = self.lstm(q)
-        q2, _ = self.bilstm(q.transpose(0, 1))
-        q = q + q2.transpose(0, 1)
-        g, _ = self.gru(batch["audio"])
-        a = torch.relu(self.audio(batch["audio"])) + g
-        v = self.visual(batch["visual"])
-        v = self.conv(v.transpose(1, 2))                     # [B, D, T]
-        pooled = self.pool(v)                               # [B, D, 4]
-        v = self.bn(v).transpose(1, 2)
-        x = self.ln(a + v)
-        x = self.ln_plain(x)
-        x = self.frozen(x)
-        x = self.frozen(x)                                  # a hooked module run twice: MACs x2, params x1
-        for blk in self.blocks:
-            x = blk(x)
+        q, _ = self.lstm(self.embed(batch["question"]))
+        a = torch.relu(self.audio(batch["audio"]))
+        v = self.bn(self.visual(batch["visual"]).transpose(1, 2)).transpose(1, 2)
+        x = self.frozen(a + v)
         att, _ = self.attn(self.query.expand(x.size(0), -1, -1), x, x)
-        qa = torch.softmax(q @ x.transpose(1, 2), dim=-1) @ x  # functional matmuls: 0 for thop
-        w = self.softmax(pooled.mean(1))
-        h = torch.cat([att.squeeze(1), qa.mean(1), w], dim=-1)
+        qa = torch.softmax(q @ x.transpose(1, 2), dim=-1) @ x  # functional matmuls: thop does not see them
+        h = torch.cat([att.squeeze(1), qa.mean(1)], dim=-1)
         return ModelOutput(self.head(h), {"aux": 0.1 * h.pow(2).mean()})
 
 
-class SharedSimple(nn.Module):
-    """A Linear reachable from two parents: thop registers its hooks twice and walks it twice."""
-
-    def __init__(self):
-        super().__init__()
-        lin = nn.Linear(DIMS.audio_dim, DIMS.audio_dim)
-        self.a = nn.Sequential(lin, nn.ReLU())
-        self.b = nn.Sequential(lin)
-        self.head = nn.Linear(DIMS.audio_dim, DIMS.num_answers)
-
-    def forward(self, batch):
-        return ModelOutput(self.head(self.b(self.a(batch["audio"])).mean(1)))
+def small_mcd(n: int, *extra: str):
+    model, _ = prof._build("mcd", [f"model.mcd.num_blocks={n}", "model.mcd.dim=32", *extra], MCD_DIMS)
+    return model
 
 
-def test_reference_module_matches_thop_exactly():
+# ------------------------------------------------------------------------------------------------- counting
+
+def test_thop_count_is_thop_and_leaves_the_model_unchanged():
     model = Reference()
     batch = make_dummy_batch(DIMS, 1)
-    macs, params = thop_style_count(model, batch)
-    t_macs, t_params = thop_profile(model, batch)
-    assert (macs, params) == (t_macs, t_params)
-    assert macs > 0 and params > 0
-    # the convention's corners: MHA, Embedding, the bare Parameter, the unused Linear count no params
-    pc = param_counts(model)
-    excluded = (sum(p.numel() for p in model.attn.parameters()) + model.embed.weight.numel()
-                + model.query.numel() + sum(p.numel() for p in model.unused.parameters()))
-    assert params == pc["all"] - excluded
-    # and the state of the model is untouched: no buffers left behind, training flag restored
-    assert model.training
-    assert not any("total_ops" in n or "total_params" in n for n, _ in model.named_buffers())
+    keys = list(model.state_dict())
+    macs, params, per = thop_count(model, batch, by_module=True)
+    assert (macs, params) == thop_itself(model, batch)
+    assert isinstance(macs, int) and isinstance(params, int) and macs > 0
+    # thop's convention, as it reaches us: MHA, the embedding, the bare parameter and the unused layer count 0
+    assert params == param_counts(model)["all"] - sum(
+        p.numel() for m in (model.attn, model.embed, model.unused) for p in m.parameters()) - model.query.numel()
+    assert sum(v[0] for v in per.values()) == macs and sum(v[1] for v in per.values()) == params
+    assert {"attn", "embed", "unused"}.isdisjoint(n.split(".")[0] for n in per) and "visual.0" in per
+    # thop's buffers went with the copy; the training flag is the caller's
+    assert list(model.state_dict()) == keys and model.training
 
 
-def test_batch_scaling_and_by_module():
-    model = Reference()
-    m1, p1, per = thop_style_count(model, make_dummy_batch(DIMS, 1), by_module=True)
-    m3, p3 = thop_style_count(model, make_dummy_batch(DIMS, 3))
-    assert m3 == 3 * m1 and p3 == p1
-    assert sum(v[0] for v in per.values()) == m1 and sum(v[1] for v in per.values()) == p1
-    assert "attn.out_proj" not in per and "embed" not in per and "unused" not in per
-    # LSTM: 4H(I+H) + 16H per step, and all its parameters (both bias vectors)
-    h, steps = 32, DIMS.question_len
-    assert per["lstm"] == ((4 * h * (h + h) + 16 * h) * steps, 4 * h * (h + h) + 8 * h)
-    # LayerNorm with affine counts 4 per element, without 2
-    assert per["ln"][0] == 4 * DIMS.seconds * h and per["ln_plain"][0] == 2 * DIMS.seconds * h
-    # a Linear run twice: MACs twice, params once
-    assert per["frozen"] == (2 * DIMS.seconds * h * h, h * h + h)
+def test_profile_table_reports_what_thop_counts():
+    entries = [("qonly", QOnlyLSTM(QOnlyConfig(dim=32), DIMS), make_dummy_batch(DIMS, 1)),
+               ("mlp", ModalityMLP(MLPConfig(dim=32, hidden=48), DIMS), make_dummy_batch(DIMS, 2))]
+    df = profile_table(entries, paper={"mlp": (0.01, 0.001)})
+    assert list(df.index) == ["qonly", "mlp"] and df.loc["mlp", "batch_size"] == 2
+    for name, model, batch in entries:
+        macs, params = thop_itself(model, batch)
+        assert df.loc[name, "thop_params_M"] == params / 1e6
+        assert df.loc[name, "thop_GMACs"] == pytest.approx(macs / len(batch["label"]) / 1e9)
+    assert df.loc["mlp", "thop_params_over_paper"] == pytest.approx(df.loc["mlp", "thop_params_M"] / 0.01)
+    assert math.isnan(df.loc["qonly", "paper_params_M"]) and math.isnan(df.loc["qonly", "thop_params_over_paper"])
+    assert (df["torch_GFLOPs"] > df["thop_GMACs"]).all()
 
 
-def test_shared_module_matches_thop():
-    model = SharedSimple()
-    batch = make_dummy_batch(DIMS, 1)
-    assert thop_style_count(model, batch) == thop_profile(model, batch)
+def test_paper_convention_rows_within_two_percent_of_table_viii():
+    """The issue's done-criterion: MCD N = 1, 2, 3 counted in the paper's convention is within 2% of the paper."""
+    names = [f"MCD N={n}, paper convention" for n in (1, 2, 3)]
+    table = profile_report(names=names)
+    paper = paper_table("VIII").set_index("method")
+    for n, name in zip((1, 2, 3), names):
+        row = table.loc[name]
+        assert row["paper_params_M"] == paper.loc[f"MCD AB N={n}", "training_params_m"]
+        assert abs(row["thop_params_over_paper"] - 1) <= 0.02, (name, row["thop_params_M"], row["paper_params_M"])
+    # what the table reports is thop's own count of that configuration
+    model, dims = prof._build("mcd", ["model.mcd.num_blocks=2", *PAPER_CONVENTION])
+    assert table.loc[names[1], "thop_params_M"] == thop_itself(model, make_dummy_batch(dims, 1))[1] / 1e6
 
 
-@pytest.mark.parametrize("make", [
-    lambda: QOnlyLSTM(QOnlyConfig(dim=32), DIMS),
-    lambda: QOnlyLSTM(QOnlyConfig(dim=32, bidirectional=True), DIMS),
-    lambda: ModalityMLP(MLPConfig(modalities="qav", dim=32, hidden=48), DIMS),
-    lambda: ModalityMLP(MLPConfig(modalities="av", dim=32, hidden=48), DIMS),
-], ids=["qonly", "qonly-bi", "mlp-qav", "mlp-av"])
-def test_baselines_match_thop(make):
-    model = make()
-    batch = make_dummy_batch(DIMS, 1)
-    ours = thop_style_count(model, batch)
-    assert ours == thop_profile(model, batch)
-    assert ours[1] <= param_counts(model)["all"]
+def test_paper_convention_changes_the_count_not_the_model():
+    trained, convention = small_mcd(1), small_mcd(1, *PAPER_CONVENTION)
+    assert {k: v.shape for k, v in trained.state_dict().items()} == {
+        k: v.shape for k, v in convention.state_dict().items()}
+    convention.load_state_dict(trained.state_dict())
+    batch = make_dummy_batch(MCD_DIMS, 3)
+    with torch.no_grad():
+        assert torch.equal(trained(batch).logits, convention(batch).logits)
+    one = make_dummy_batch(MCD_DIMS, 1)
+    assert thop_count(convention, one)[1] < thop_count(trained, one)[1]
+
+
+def test_identical_blocks_give_equal_steps_in_every_convention():
+    """Why the paper's unequal FLOPs steps cannot come from identical blocks (the Table VIII chapter)."""
+    names = [f"N={n}" for n in (1, 2, 3)]
+    for extra in ((), PAPER_CONVENTION):
+        table = profile_table([(f"N={n}", small_mcd(n, *extra), make_dummy_batch(MCD_DIMS, 1)) for n in (1, 2, 3)])
+        steps = block_steps(table, names, ["thop_params_M", "thop_GMACs", "torch_GFLOPs", "params_all_M"])
+        assert list(steps.index) == ["N=2 minus N=1", "N=3 minus N=2"]
+        assert (steps > 0).all().all()
+        assert steps.iloc[0].to_numpy() == pytest.approx(steps.iloc[1].to_numpy(), rel=1e-9)
+
+
+def test_block_parts_split_one_block_by_what_thop_counts():
+    parts = block_parts(["model.mcd.dim=32"])
+    block = small_mcd(1).mcm.blocks[0]
+    assert parts["parameters"].sum() * 1e6 == pytest.approx(sum(p.numel() for p in block.parameters()))
+    assert (parts["thop, as trained"] == parts["parameters"]).all()            # nn.Linear everywhere: all counted
+    attention = [p for p in parts.index if "W^Q" in p]
+    assert len(attention) == 2 and (parts.loc[attention, "thop, paper convention"] == 0).all()
+    rest = parts.index.difference(attention)
+    assert (parts.loc[rest, "thop, paper convention"] == parts.loc[rest, "parameters"]).all()
 
 
 def test_torch_flops_counts_matmuls():
     model = Reference()
     batch = make_dummy_batch(DIMS, 2)
-    macs, _ = thop_style_count(model, batch)
+    macs, _ = thop_count(model, batch)
     fwd = torch_flops(model, batch)
     assert fwd > macs  # 2 per multiply-add, plus MHA and the functional matmuls thop misses
-    # an LSTM is counted through its decomposition (the oneDNN kernel alone would count 0)
-    lstm = nn.LSTM(8, 16, batch_first=True)
+    lstm = nn.LSTM(8, 16, batch_first=True)   # counted through its decomposition (the oneDNN kernel counts 0)
 
     class Wrap(nn.Module):
         def __init__(self):
@@ -162,12 +164,10 @@ def test_torch_flops_counts_matmuls():
             return ModelOutput(self.lstm(b["audio"][..., :8])[0][:, -1])
 
     assert torch_flops(Wrap(), batch) == 2 * 2 * DIMS.seconds * 4 * 16 * (8 + 16)
-    # forward + backward is more than the forward; grads and the training flag are left alone
     model.eval()
-    both = torch_flops(model, batch, backward=True)
+    both = torch_flops(model, batch, backward=True)   # forward + backward; grads and the flag left alone
     assert fwd < both < 4 * fwd
-    assert not model.training
-    assert all(p.grad is None for p in model.parameters())
+    assert not model.training and all(p.grad is None for p in model.parameters())
 
 
 def test_torch_flops_sees_attention_fast_path():
@@ -185,10 +185,9 @@ def test_torch_flops_sees_attention_fast_path():
             x = self.attn(x, x, x, need_weights=False)[0]
             return ModelOutput(self.enc(x).mean(1))
 
-    model = SelfAttn()
     mha = 2 * (b * t * d * d * 4 + 2 * b * t * t * d)   # in/out projections + QK^T and AV
     ffn = 2 * b * t * d * 128 * 2
-    assert torch_flops(model, make_dummy_batch(DIMS, b)) == 2 * mha + ffn
+    assert torch_flops(SelfAttn(), make_dummy_batch(DIMS, b)) == 2 * mha + ffn
     assert torch.backends.mha.get_fastpath_enabled()      # restored
 
 
@@ -199,32 +198,83 @@ def test_param_counts_trainable_excludes_frozen():
     assert pc["all"] - pc["trainable"] == sum(p.numel() for p in model.frozen.parameters())
 
 
-def test_profile_table_with_paper_numbers():
-    entries = [("qonly", QOnlyLSTM(QOnlyConfig(dim=32), DIMS), None),
-               ("mlp", ModalityMLP(MLPConfig(dim=32, hidden=48), DIMS), make_dummy_batch(DIMS, 2))]
-    df = profile_table(entries, lambda name: make_dummy_batch(DIMS, 1), paper={"mlp": (0.01, 0.001)})
-    assert list(df.index) == ["qonly", "mlp"]
-    assert df.loc["mlp", "batch_size"] == 2
-    macs, params = thop_style_count(entries[1][1], entries[1][2])
-    assert df.loc["mlp", "thop_GMACs_per_sample"] == pytest.approx(macs / 2 / 1e9)
-    assert df.loc["mlp", "thop_params_over_paper"] == pytest.approx(params / 1e6 / 0.01)
-    assert math.isnan(df.loc["qonly", "paper_params_M"])
-    assert (df["torch_GFLOPs_per_sample"] > df["thop_GMACs_per_sample"]).all()
+def test_format_profile_shows_the_reader_columns_and_the_convention():
+    table = profile_table([("mlp", ModalityMLP(MLPConfig(dim=32, hidden=48), DIMS), make_dummy_batch(DIMS, 1))],
+                          paper={"mlp": (0.01, 0.001)})
+    text = format_profile(table)
+    header = text.splitlines()[1]
+    for col in ("params (M)", "thop params (M)", "paper params (M)", "thop / paper", "thop GMACs", "torch GFLOPs",
+                "paper GFLOPs"):
+        assert col in header
+    assert "batch_size" not in text and "model.mcd.attention_module=mha" in text
+    assert f"{table.loc['mlp', 'thop_params_M']:.3f}" in text.splitlines()[2]
 
 
-def test_bench_reports_ratios():
+# ------------------------------------------------------------------------------------------------- bench
+
+def test_bench_reports_ratios_with_a_spread():
     model = ModalityMLP(MLPConfig(dim=32, hidden=48), DIMS)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    r = bench(model, lambda b: make_dummy_batch(DIMS, b), batch_size=4, steps=2, warmup=1)
-    for k in ("infer_samples_per_s", "train_samples_per_s", "matmul_flops_per_s", "infer_flops_per_s",
-              "train_flops_per_s"):
-        assert r[k] > 0, k
+    r = bench(model, lambda b: make_dummy_batch(DIMS, b), batch_size=4, steps=1, repeats=3, warmup=1)
+    for key in ("infer_samples_per_s", "train_samples_per_s", "matmul_flops_per_s", "train_fraction_of_matmul",
+                "infer_fraction_of_matmul"):
+        assert len(r[f"{key}_each"]) == 3
+        assert 0 < r[f"{key}_min"] <= r[key] <= r[f"{key}_max"], key
+        assert r[key] == sorted(r[f"{key}_each"])[1]
     assert r["train_flops_per_step"] > r["infer_flops_per_step"] > 0
-    # a fraction of the matmul's rate; generous bounds (timings are noisy), nothing on absolute speed
-    assert 0 < r["infer_fraction_of_matmul"] < 100 and 0 < r["train_fraction_of_matmul"] < 100
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model is not trained
-    with pytest.raises(ValueError):
-        bench(model, lambda b: make_dummy_batch(DIMS, b), batch_size=2, steps=1, warmup=0, precision="bf16")
+    with pytest.raises(ValueError, match="bf16"):
+        bench(model, lambda b: make_dummy_batch(DIMS, b), batch_size=2, steps=1, precision="bf16")
+
+
+def test_bench_cases_take_the_study_and_paper_shapes():
+    from mcd.data.synth import PROFILES
+    from mcd.study import STUDY_PROFILES
+
+    study, paper = bench_cases()
+    s = STUDY_PROFILES["default"]
+    assert (study.dim, study.batch_size, study.dims.seconds) == (s.dim, s.batch_size, PROFILES[s.synth].seconds)
+    assert (study.dims.audio_dim, study.dims.visual_dim) == (PROFILES[s.synth].audio_dim, PROFILES[s.synth].channels)
+    assert paper.dims == PAPER_SHAPES["default"] and paper.dim == STUDY_PROFILES["paper"].dim
+    assert paper.batch_size == prof.paper_batch_size("cpu") < STUDY_PROFILES["paper"].batch_size
+    assert prof.paper_batch_size("cuda") == STUDY_PROFILES["paper"].batch_size
+    every = bench_cases(all_models=True, batch_size=4)
+    assert {c.model for c in every} >= {"AVST", "PSTP-Net", "MCD N=1", "MCD N=3"}
+    assert {c.batch_size for c in every} == {4} and not any("paper convention" in c.model for c in every)
+
+
+def test_bench_report_shows_median_and_range_at_the_threads_asked():
+    threads = torch.get_num_threads()
+    table = prof.bench_report(bench_cases(batch_size=2)[:1], steps=1, repeats=2, warmup=0, threads=threads + 1)
+    assert table.loc[0, "threads"] == threads + 1 and torch.get_num_threads() == threads   # set, then restored
+    text = format_bench(table)
+    row = table.iloc[0]
+    assert f"{row['train_samples_per_s']:.1f} [{row['train_samples_per_s_min']:.1f}-" in text
+    assert "/ matmul" in text and "2 repeats of 1 steps" in text
+
+
+# ------------------------------------------------------------------------------------------------- the commands
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+@pytest.mark.parametrize("argv", [["bench", "--device", "cuda"], ["bench", "--device", "cuda", "--precision", "bf16"],
+                                  ["bench", "--precision", "bf16"]])
+def test_bench_refuses_what_this_machine_cannot_run(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mcd: error:") and ("CUDA" in err[0] or "bf16" in err[0])
+
+
+def test_profile_command_prints_the_table_and_writes_everything(monkeypatch, capsys, tmp_path):
+    table = profile_table([("mlp", ModalityMLP(MLPConfig(dim=32, hidden=48), DIMS), make_dummy_batch(DIMS, 1))])
+    monkeypatch.setattr(prof, "profile_report", lambda overrides: table)
+    assert main(["profile", "--csv", str(tmp_path / "t.csv")]) == 0
+    assert capsys.readouterr().out.strip() == format_profile(table)
+    written = pd.read_csv(tmp_path / "t.csv")
+    assert list(written.columns) == ["name", *table.columns]
+    assert main(["profile", "--json", "model.mcd.dim=64"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["overrides"] == ["model.mcd.dim=64"] and "git_commit" in out["environment"]
+    assert out["rows"][0]["name"] == "mlp" and out["rows"][0]["thop_params_M"] == table.loc["mlp", "thop_params_M"]
 
 
 def test_make_dummy_batch_shapes():
