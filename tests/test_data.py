@@ -45,7 +45,7 @@ def test_parse_record_keeps_type_and_keywords():
     ({"type": '["Audio", "Dancing"]'}, "unknown question type"),
     ({"templ_values": "violin"}, "not valid JSON"),
     ({"templ_values": "[]"}, "holds 0 value.s. but question_content has 1 <placeholder>"),
-    ({"templ_values": '["violin", 3]'}, r"field templ_values\[1\]: expected a valid string; got int 3"),
+    ({"templ_values": '["violin", 3]'}, r"field templ_values\[1\]: expected a valid string; got the integer 3"),
     ({"question_content": ["Is", "there"]}, "field question_content: expected a valid string; got a list"),
     ({"anser": "theremin"}, "field anser: 'theremin' is not one of the data set's 42 answers"),
     ({"video_id": "../../x"}, "field video_id: is not a video id: it holds a path separator"),

@@ -111,13 +111,18 @@ def tokenize(question: str, templ_values: list[str]) -> tuple[list[str], list[in
     return tokens, keywords
 
 
+def has_words(tokens) -> bool:
+    """Whether some token holds a letter or a digit (a question of punctuation alone asks nothing)."""
+    return any(ch.isalnum() for t in tokens for ch in t)
+
+
 def _to_record(rec, answer: str) -> Record:
     """A validated record (``mcd.data.schema``) tokenized into a ``Record``."""
     try:
         tokens, keywords = tokenize(rec.question_content, rec.templ_values)
     except ValueError as e:
         raise RecordError([("question_content", str(e))]) from None
-    if not tokens:
+    if not has_words(tokens):
         raise RecordError([("question_content", f"has no words: {rec.question_content!r}")])
     if len(tokens) > MAX_QUESTION_LEN:
         raise RecordError([("question_content", f"has {len(tokens)} tokens, more than {MAX_QUESTION_LEN}")])
@@ -187,11 +192,12 @@ def read_json_list(path: Path) -> list:
 
 
 def load_records(path: Path, *, collect: list | None = None, indices: list | None = None,
-                 parse: Callable[[dict], Record] = parse_record) -> list[Record]:
+                 parse: Callable[[dict], Record] = parse_record, id_key: str = "question_id") -> list[Record]:
     """Read an annotation file. Bad records raise DataError naming the file, record and field, or, when ``collect``
     is a list, every problem is appended to it and the record skipped (``mcd data check`` uses this to report every
     problem); then ``indices`` receives each kept record's position in the file. ``parse`` reads one record
-    (Music-AVQA's ``parse_record`` by default; AVQA's is ``mcd.data.avqa.parse_avqa_record``)."""
+    (Music-AVQA's ``parse_record`` by default; AVQA's is ``mcd.data.avqa.parse_avqa_record``); ``id_key`` the key
+    of the record's id, which errors show when it is a valid id."""
     records = []
     for i, raw in enumerate(read_json_list(path)):
         try:
@@ -199,8 +205,7 @@ def load_records(path: Path, *, collect: list | None = None, indices: list | Non
             if indices is not None:
                 indices.append(i)
         except RecordError as e:
-            qid = record_id(raw, "question_id") if isinstance(raw, dict) and "question_id" in raw else \
-                record_id(raw, "id")
+            qid = record_id(raw, id_key)
             errors = [DataError(path, i, reason, question_id=qid, field=field) for field, reason in e.problems]
             if collect is None:
                 raise errors[0] from None

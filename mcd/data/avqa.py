@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mcd.data.annotations import AVQA_TYPES, Record, load_records
+from mcd.data.annotations import AVQA_TYPES, Record, has_words, load_records
 from mcd.data.layout import OFFICIAL_FILES
 from mcd.data.schema import NUM_OPTIONS, RecordError, validate_avqa  # noqa: F401 (NUM_OPTIONS: re-exported)
 
@@ -59,9 +59,9 @@ def parse_avqa_record(raw: dict) -> Record:
     rec = validate_avqa(raw)
     problems = []
     question = question_tokens(rec.question_text)
-    if not question:
+    if not has_words(question):
         problems.append(("question_text", f"has no words: {rec.question_text!r}"))
-    empty = [i for i, o in enumerate(rec.multi_choice) if not tokenize_text(o)]
+    empty = [i for i, o in enumerate(rec.multi_choice) if not has_words(tokenize_text(o))]
     problems += [(f"multi_choice[{i}]", f"has no words: {rec.multi_choice[i]!r}") for i in empty]
     normalised = [normalise_option(o) for o in rec.multi_choice]
     if not empty and len(set(normalised)) != len(normalised):
@@ -86,4 +86,4 @@ def parse_avqa_record(raw: dict) -> Record:
 
 def load_avqa_records(path: Path, *, collect: list | None = None, indices: list | None = None) -> list[Record]:
     """Read an AVQA annotation file; bad input raises DataError naming the file and record (see load_records)."""
-    return load_records(path, collect=collect, indices=indices, parse=parse_avqa_record)
+    return load_records(path, collect=collect, indices=indices, parse=parse_avqa_record, id_key="id")

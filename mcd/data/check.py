@@ -48,11 +48,7 @@ def check(data_cfg, *, progress: bool = False) -> Report:
     counts: dict[str, int] = {}
     by_split = {}
     for split in SPLITS:
-        try:
-            files, records, origin = read_with_origin(data_cfg, split, collect=errors)
-        except DataError as e:  # the whole file is unreadable
-            errors.append(e)
-            continue
+        files, records, origin = read_with_origin(data_cfg, split, collect=errors)
         counts[split] = len(records)
         if not records and not any(e.path in files for e in errors):
             errors.append(DataError(files[0] if files else None, None, f"split {split!r} has no records"))

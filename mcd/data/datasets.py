@@ -70,14 +70,20 @@ def record_loader(data_cfg):
 
 
 def read_with_origin(data_cfg, split, collect=None):
-    """Records of a split and, for each, (file, index in that file), so that errors can name the record."""
+    """Records of a split and, for each, (file, index in that file), so that errors can name the record. With
+    ``collect`` a list, every problem (a bad record, an unreadable file) is appended to it and the rest is read."""
     files = split_files(data_cfg, split)
     load = record_loader(data_cfg)
     records: list[Record] = []
     origin: list[tuple[Path, int]] = []
     for f in files:
         kept: list[int] = []
-        records += load(f, collect=collect, indices=kept)
+        try:
+            records += load(f, collect=collect, indices=kept)
+        except DataError as e:  # the file as a whole: with ``collect``, said and skipped; the others are read
+            if collect is None:
+                raise
+            collect.append(e)
         origin += [(f, i) for i in kept]
     return files, records, origin
 

@@ -85,13 +85,17 @@ def _printable(text: str) -> str:
         if unicodedata.category(ch) in _UNPRINTABLE:
             raise ValueError(f"holds the unprintable character U+{ord(ch):04X} at position {i}; text must be "
                              f"printable")
+    if text.isspace():
+        raise ValueError("is blank")
     return text
 
 
-def _word(text: str) -> str:
-    if any(ch.isspace() for ch in text):
-        raise ValueError("holds white space; expected one word")
-    return _printable(text)
+def _template_value(text: str) -> str:
+    if not _VALUE.fullmatch(text):
+        bad = next(ch for ch in text if not _VALUE.fullmatch(ch))
+        raise ValueError(f"holds {bad!r} (U+{ord(bad):04X}); a template value is one word of letters, digits, "
+                         f"'_', '-', '.' or \"'\"")
+    return text
 
 
 def _video_id(name: str) -> str:
@@ -134,14 +138,15 @@ def _option_index(value: Any) -> Any:
 
 _TYPE_PAIRS = set(QUESTION_TYPES)
 _DIGITS = re.compile(r"\s*-?[0-9]{1,6}\s*")
+_VALUE = re.compile(r"[\w.'-]+")
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_printable)]
-Word = Annotated[str, Field(min_length=1, max_length=MAX_WORD_CHARS), AfterValidator(_word)]
-VideoId = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_video_id)]
+TemplateValue = Annotated[str, Field(min_length=1, max_length=MAX_WORD_CHARS), AfterValidator(_template_value)]
+VideoId = Annotated[str, AfterValidator(_video_id)]  # its length is name_problem's to check (in bytes)
 Answer = Annotated[str, Field(min_length=1, max_length=MAX_WORD_CHARS), AfterValidator(_printable)]
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
-QuestionType = Annotated[list[Word], BeforeValidator(_json_list), Field(min_length=2, max_length=2),
+QuestionType = Annotated[list[Answer], BeforeValidator(_json_list), Field(min_length=2, max_length=2),
                          AfterValidator(_known_type)]
-TemplateValues = Annotated[list[Word], BeforeValidator(_json_list), Field(max_length=MAX_QUESTION_LEN)]
+TemplateValues = Annotated[list[TemplateValue], BeforeValidator(_json_list), Field(max_length=MAX_QUESTION_LEN)]
 
 
 class _Record(BaseModel):
@@ -200,15 +205,19 @@ _OTHER_FORMAT = {  # keys that only the other format has -> how to say so
 
 # ------------------------------------------------------------------------------------- validation
 def _short(value: Any, limit: int = 60) -> str:
-    """A value as an error message shows it: its type and repr, cut; containers by their size."""
+    """A value as an error message shows it, in JSON's words: its kind and its text, cut."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
     if isinstance(value, dict):
         return f"an object with {len(value)} key(s)"
     if isinstance(value, (list, tuple)):
         return f"a list of {len(value)} item(s)"
+    if isinstance(value, str):
+        text = repr(value[:limit]) + (f"... ({len(value)} characters)" if len(value) > limit else "")
+        return f"the string {text}"
+    kind = "integer" if isinstance(value, int) else "number" if isinstance(value, float) else type(value).__name__
     text = repr(value)
-    if len(text) > limit:
-        text = f"{text[:limit]}... ({len(value)} characters)" if isinstance(value, str) else f"{text[:limit]}..."
-    return f"{type(value).__name__} {text}"
+    return f"the {kind} {text if len(text) <= limit else text[:limit] + '...'}"
 
 
 def _field(loc: tuple) -> str | None:
@@ -219,6 +228,7 @@ def _field(loc: tuple) -> str | None:
         elif not isinstance(part, str) or not part.isidentifier():  # pydantic's internal step names
             continue
         else:
+            part = part if len(part) <= 60 else f"{part[:60]}..."
             out += f".{part}" if out else part
     return out or None
 
@@ -231,7 +241,9 @@ def _problems(err: ValidationError) -> list[tuple[str | None, str]]:
             out.append((field, "missing (a required key)"))
             continue
         if e["type"] == "extra_forbidden":
-            out.append((field, "unknown key (this format has no such field)"))
+            key = e["loc"][-1]
+            name = key if isinstance(key, str) and key.isidentifier() else repr(key)
+            out.append((name if len(name) <= 60 else f"{name[:60]}...", "unknown key (this format has no such field)"))
             continue
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "string_unicode":
@@ -294,7 +306,7 @@ def validate_avqa(raw: Any) -> AVQARecord:
 class VocabFile(_Record):
     """What a run's ``vocab.json`` may hold: unique words (``<pad>`` and ``<unk>`` first) and unique answers."""
 
-    words: Annotated[list[Word], Field(min_length=2, max_length=MAX_VOCAB_WORDS)]
+    words: Annotated[list[Answer], Field(min_length=2, max_length=MAX_VOCAB_WORDS)]
     answers: Annotated[list[Text], Field(min_length=1, max_length=MAX_VOCAB_ANSWERS)]
 
     @classmethod
