@@ -51,7 +51,7 @@ def load_model(cfg, vocab, run, split) -> torch.nn.Module:
         model.load_state_dict(state["model"])
     except (KeyError, RuntimeError, TypeError) as e:
         raise RunError(run.path / "best.pt", f"does not fit the run's model "
-                                             f"({(str(e).strip().splitlines() or [repr(e)])[0][:300]})") from None
+                                             f"({' '.join(str(e).split())[:300] or repr(e)})") from None
     return model.eval()
 
 

@@ -14,6 +14,7 @@ Imports nothing of the package but ``mcd.errors``; every module that writes a re
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import io
 import json
@@ -34,7 +35,10 @@ _NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]")
 
 
 def _naming(err: OSError, path) -> OSError:
-    """The same error (same errno, same subclass) naming ``path``, the file the user knows about."""
+    """The same error (same errno, same subclass) naming ``path``, the file the user knows about. A folder that
+    exists as a file (``mkdir`` says "File exists") is said as what it is: not a directory."""
+    if isinstance(err, FileExistsError):
+        return OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
     return OSError(err.errno, err.strerror or str(err), str(path))
 
 
@@ -107,12 +111,20 @@ def load_checkpoint(path) -> dict:
     except OSError as e:
         raise RunError(path, f"cannot be read ({e.strerror or e})") from None
     except Exception as e:  # the unpickler of an untrusted file may fail in any way; none of it is a bug of ours
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-        raise RunError(path, f"refused: not a checkpoint of tensors and plain values ({type(e).__name__}: "
-                             f"{first})") from None
+        raise RunError(path, f"refused: not a checkpoint of tensors and plain values ({_why(e)}); nothing in it "
+                             f"was run") from None
     if not isinstance(state, dict):
         raise RunError(path, f"refused: a checkpoint holds a dict, this file holds a {type(state).__name__}")
     return state
+
+
+def _why(e: Exception) -> str:
+    """The reason in a torch.load error, on one line: the weights-only unpickler's own sentence when there is one
+    (its message around it advises loading the file with weights_only=False, which we never do)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    found = re.search(r"WeightsUnpickler error: ([^\n]*?)(?:\. |\n|$)", text)
+    line = found.group(1) if found else (text.strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")
+    return f"{type(e).__name__}: {line[:300]}" if line else type(e).__name__
 
 
 def name_problem(name, *, suffix: str = "") -> str | None:

@@ -17,8 +17,10 @@ set, path-like video ids). Every mutation makes the record invalid by constructi
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,8 +196,9 @@ def m_unprintable(r, rng, fmt):
 
 
 def m_value_with_space(r, rng, fmt):
-    if fmt == "avqa":
-        r["multi_choice"] = [r["multi_choice"][0]] * 2 + r["multi_choice"][2:]   # two options the same
+    if fmt == "avqa":   # an option of white space only (a full-width space is not a blank to every reader)
+        r["multi_choice"] = [r["multi_choice"][0], rng.choice(["\u3000", "\u00a0\u00a0", "\t"]),
+                             *r["multi_choice"][2:]]
     else:
         r["question_content"] = "Is there a <Object> sound?"
         r["templ_values"] = json.dumps([rng.choice(["acoustic guitar", "violin\u3000", "\tpiano", "a\nb"])])
@@ -237,6 +240,16 @@ def m_path_id(r, rng, fmt):
     return r
 
 
+def m_options_alike(r, rng, fmt):
+    if fmt == "avqa":   # two options the same once lower-cased and tokenized: the answer could not be told apart
+        first = r["multi_choice"][0]
+        alike = rng.choice([first.upper(), " " + first, first.replace(" ", "  ")])
+        r["multi_choice"] = [first, alike, *r["multi_choice"][2:]]
+    else:
+        r["anser"] = rng.choice(["YES", "No", "Piano", "Indoor"])
+    return r
+
+
 def m_unknown_type(r, rng, fmt):
     if fmt == "avqa":
         r["question_type"] = rng.choice(["How Many", "which", "Which ", "", "Before  Next"])
@@ -252,7 +265,7 @@ MUTATIONS = {  # class -> the kinds of damage in it
     "sizes": [m_too_long, m_too_many, m_too_many_tokens, m_empty],
     "unicode": [m_lone_surrogate, m_unprintable, m_value_with_space],
     "keys": [m_missing_key, m_extra_key, m_other_format],
-    "answers": [m_answer_outside, m_unknown_type],
+    "answers": [m_answer_outside, m_options_alike, m_unknown_type],
     "path-like ids": [m_path_id],
     # Only seen in a file (the text is edited), or across records of a split.
     "repeated keys": ["duplicate_key"],
@@ -419,10 +432,17 @@ def fuzz_tally(folder: Path, seed: int = SEED) -> Tally:
     return tally
 
 
+@functools.lru_cache(maxsize=1)
+def cached_tally() -> Tally:
+    """The fuzz run once per session (these tests and the catalogue of test_safety.py read it)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return fuzz_tally(Path(folder))
+
+
 # ------------------------------------------------------------------------------------------------ the tests
 @pytest.fixture(scope="module")
-def tally(tmp_path_factory) -> Tally:
-    return fuzz_tally(tmp_path_factory.mktemp("fuzz"))
+def tally() -> Tally:
+    return cached_tally()
 
 
 def test_every_damage_class_is_drawn(tally):

@@ -184,10 +184,21 @@ def read_json(path: Path, what: str = "annotation file"):
         raise DataError(path, None, f"not valid JSON here ({e})") from None
 
 
+def json_kind(value) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (dict, "an object"), (list, "a list"), (str, "a string"),
+                       ((int, float), "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
 def read_json_list(path: Path) -> list:
     data = read_json(path)
     if not isinstance(data, list):
-        raise DataError(path, None, f"expected a JSON list of records, got {type(data).__name__}")
+        raise DataError(path, None, f"expected a JSON list of records, got {json_kind(data)}")
     return data
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -39,8 +40,12 @@ def feature_path(root, feature_set: str, video_id: str) -> Path:
 
 
 def check_array(x: np.ndarray, ndim: int, path: Path) -> str | None:
-    """Why ``x`` cannot be used, or None. The values are checked once cast to float32, the dtype they are used in
-    (a float64 of 1e300 is finite, its float32 is not)."""
+    """Why ``x`` cannot be used, or None (``header_problem``, then ``values_problem``)."""
+    return header_problem(x, ndim) or values_problem(x)
+
+
+def header_problem(x: np.ndarray, ndim: int) -> str | None:
+    """Why an array of ``x``'s shape and dtype cannot be used (nothing of its data is read), or None."""
     if x.ndim != ndim:
         want = "[T, C]" if ndim == 2 else "[T, P, C]"
         return f"expected a {ndim}-d array {want}, got shape {tuple(x.shape)}"
@@ -50,6 +55,12 @@ def check_array(x: np.ndarray, ndim: int, path: Path) -> str | None:
         return "has zero seconds"
     if 0 in x.shape:
         return f"has an empty dimension: shape {tuple(x.shape)}"
+    return None
+
+
+def values_problem(x: np.ndarray) -> str | None:
+    """Whether every value is finite once cast to float32, the dtype it is used in (a float64 of 1e300 is finite,
+    its float32 is not)."""
     finite = np.isfinite(x)
     if x.dtype.itemsize > 4:  # values beyond float32's range become Inf once cast
         finite &= np.abs(x) <= np.finfo(np.float32).max
@@ -83,7 +94,8 @@ def open_feature(root, feature_set: str, video_id: str) -> tuple[Path, np.ndarra
     try:
         return path, np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise DataError(path, None, f"cannot be read as .npy ({e})", video_id=video_id) from None
+        reason = re.sub(r" at 0x[0-9a-f]+", "", str(e))  # numpy's message may hold an object's address
+        raise DataError(path, None, f"cannot be read as .npy ({reason})", video_id=video_id) from None
 
 
 def load_feature_set(root, feature_set: str, video_ids: list[str], *, ndim: int, seconds: int, stride: int = 1,
@@ -121,8 +133,9 @@ def load_feature_set(root, feature_set: str, video_ids: list[str], *, ndim: int,
         except DataError as e:
             bad(e)
             continue
-        if x.ndim != ndim:
-            bad(DataError(path, None, check_array(x, ndim, path), video_id=vid))
+        reason = header_problem(x, ndim)
+        if reason:
+            bad(DataError(path, None, reason, video_id=vid))
             continue
         shapes[i] = x.shape[1:]
         del x
@@ -141,7 +154,7 @@ def load_feature_set(root, feature_set: str, video_ids: list[str], *, ndim: int,
             bad(DataError(path, None, f"feature width {shape} differs from {width}, the width of {count} of the "
                                       f"{len(shapes)} readable videos ({basis})", video_id=vid))
             continue
-        reason = check_array(np.asarray(x), ndim, path)
+        reason = values_problem(np.asarray(x))
         if reason:
             bad(DataError(path, None, reason, video_id=vid))
             continue

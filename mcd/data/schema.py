@@ -312,7 +312,8 @@ class VocabFile(_Record):
     @classmethod
     def check(cls, data: Any) -> "VocabFile":
         if not isinstance(data, dict):
-            raise RecordError([(None, f"expected a JSON object with words and answers, got {type(data).__name__}")])
+            raise RecordError([(None, f"expected a JSON object with words and answers, got "
+                                      f"{'a list' if isinstance(data, list) else type(data).__name__}")])
         vocab = _validate(cls, data, "vocab")
         problems = [(name, f"holds {value!r} twice") for name in ("words", "answers")
                     for value in _first_repeat(getattr(vocab, name))]
