@@ -31,7 +31,7 @@ from mcd.errors import RunBusyError, RunError
 
 LOCK_NAME = ".lock"
 MAX_NAME_BYTES = 255  # the longest file name (in bytes) ext4, XFS, btrfs, APFS and NTFS allow
-_NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.#-]")  # '#': MUSIC-AVQA v2.0 names clips of one video '..._#03'
 
 
 def _naming(err: OSError, path) -> OSError:
@@ -130,7 +130,7 @@ def _why(e: Exception) -> str:
 def name_problem(name, *, suffix: str = "") -> str | None:
     """Why ``name`` cannot be a plain file name inside a folder (with ``suffix`` appended), or None.
 
-    A name holds ASCII letters, digits, ``-``, ``_`` and ``.``; it does not start with ``.`` nor hold ``..``, so it
+    A name holds ASCII letters, digits, ``-``, ``_``, ``.`` and ``#``; it does not start with ``.`` nor hold ``..``, so it
     never leaves its folder; with its suffix it fits in ``MAX_NAME_BYTES``."""
     if not isinstance(name, str):
         return f"is a {type(name).__name__}, not a string"
@@ -146,7 +146,7 @@ def name_problem(name, *, suffix: str = "") -> str | None:
         return "starts with '.' (a hidden file)"
     for ch in name:
         if not _NAME_CHARS.fullmatch(ch):
-            return (f"holds {ch!r} (U+{ord(ch):04X}); a name may hold ASCII letters, digits, '-', '_' and '.'")
+            return f"holds {ch!r} (U+{ord(ch):04X}); a name may hold ASCII letters, digits, '-', '_', '.' and '#'"
     size = len((name + suffix).encode("utf-8"))
     if size > MAX_NAME_BYTES:
         return f"is {size} bytes long with {suffix!r}, more than the {MAX_NAME_BYTES} a file name may have"

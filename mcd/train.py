@@ -218,8 +218,7 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
             start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise RunError(out / "last.pt", f"does not fit this model and optimiser "
-                                            f"({str(e).strip().splitlines()[0][:300] if str(e).strip() else e!r})"
-                           ) from None
+                                            f"({' '.join(str(e).split())[:300] or repr(e)})") from None
         try:
             rows = pd.read_csv(out / "metrics.csv").to_dict("records")[:start_epoch]
         except (OSError, ValueError) as e:
