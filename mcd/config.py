@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from mcd.errors import shown_path
 from mcd.io import atomic_write_text, name_problem
 from mcd.models.avst import AVSTConfig
 from mcd.models.baselines import MLPConfig, QOnlyConfig
@@ -306,28 +307,29 @@ def load_yaml(path, _seen: tuple = ()) -> dict:
     """Read a YAML config; a top-level ``base:`` names another file (relative to this one) to start from.
     Any problem is a ConfigError naming the file, on one line."""
     path = Path(path)
+    where = shown_path(path)
     if path.resolve() in _seen:
-        raise ConfigError(f"{path}: its base: chain comes back to it ({' -> '.join(str(p) for p in _seen)})")
+        raise ConfigError(f"{where}: its base: chain comes back to it ({' -> '.join(shown_path(p) for p in _seen)})")
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: a config file of {path.stat().st_size} bytes (more than {MAX_CONFIG_BYTES})")
+            raise ConfigError(f"{where}: a config file of {path.stat().st_size} bytes (more than {MAX_CONFIG_BYTES})")
         d = read_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from None
+        raise ConfigError(f"{where}: cannot read the config file ({e.strerror or e})") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        raise ConfigError(f"{where}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not a plain YAML config: {_yaml_problem(e)}") from None
+        raise ConfigError(f"{where}: not a plain YAML config: {_yaml_problem(e)}") from None
     except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to read") from None
+        raise ConfigError(f"{where}: nested too deeply to read") from None
     d = {} if d is None else d
     if not isinstance(d, dict):
-        raise ConfigError(f"{path}: a config is a mapping of sections, this file holds a {type(d).__name__}")
+        raise ConfigError(f"{where}: a config is a mapping of sections, this file holds a {type(d).__name__}")
     base = d.pop("base", None)
     if base is None:
         return d
     if not isinstance(base, str):
-        raise ConfigError(f"{path}: base: names a config file, got {base!r}")
+        raise ConfigError(f"{where}: base: names a config file, got {base!r}")
     return merge(load_yaml(path.parent / base, (*_seen, path.resolve())), d)
 
 

@@ -661,6 +661,28 @@ def override_after_flags(env):
     return "accepted: the same scores as with the override before the flags"
 
 
+@attack(CLI, "`mcd eval` of a folder whose name is not UTF-8 (it prints as its bytes)",
+        r"TMP/\\xff\\xfe-run: no such run folder")
+def eval_undecodable_name(env):
+    return cli("eval", str(env.base) + "/" + b"\xff\xfe-run".decode("utf-8", "surrogateescape"))
+
+
+def test_overrides_stand_anywhere_in_every_command():
+    """Overrides are taken out of the line before the flags are parsed: after a flag of nargs='+' too."""
+    from mcd.cli import parse_args
+    for argv in (["train", "--restart", "train.epochs=3", "--config", "c.yaml", "name=x"],
+                 ["eval", "RUN", "--split", "val", "train.epochs=3", "name=x"],
+                 ["answer", "RUN", "--video", "v", "train.epochs=3", "--values", "a", "b", "name=x"],
+                 ["profile", "train.epochs=3", "name=x"],
+                 ["bench", "--model", "mcd", "qonly", "train.epochs=3", "--steps", "1", "name=x"]):
+        args = parse_args(argv)
+        assert args.overrides == ["train.epochs=3", "name=x"], argv
+    assert parse_args(["answer", "R", "--video", "v", "--values", "a", "b", "x.y=1"]).values == ["a", "b"]
+    assert parse_args(["bench", "--model", "mcd", "qonly", "x.y=1"]).model == ["mcd", "qonly"]
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        parse_args(["data", "check", "ROOT", "train.epochs=3"])   # a command without overrides says so
+
+
 DOWNLOAD = "Download targets"
 
 
