@@ -906,7 +906,7 @@ def test_done_is_removed_first_and_a_restart_clears_old_results(env):
 
 # ------------------------------------------------------------------------------------------------ the catalogue
 def fuzz_section(tally) -> list[str]:
-    lines = ["### Annotation records: the fuzz", "",
+    lines = ["#### Annotation records: the fuzz", "",
              f"`tests/test_fuzz.py` (seed {SEED}) breaks records of both formats in the "
              f"ways below and reads each alone (single-record form) and mixed with valid records in several files "
              f"of the three splits (whole-file form), through the parsers, the loaders and `mcd data check`.", "",
@@ -968,7 +968,7 @@ def bounds_section() -> list[str]:
               ("a YAML config (bytes)", config.MAX_CONFIG_BYTES),
               ("an override's value (characters)", config.MAX_OVERRIDE_CHARS),
               ("data.seconds", config.MAX_SECONDS)]
-    return ["### Bounds", "", *[f"- {what}: at most {n:,}" for what, n in bounds], ""]
+    return ["#### Bounds", "", *[f"- {what}: at most {n:,}" for what, n in bounds], ""]
 
 
 def catalogue(outcomes: dict, tally) -> str:
@@ -979,7 +979,7 @@ def catalogue(outcomes: dict, tally) -> str:
         text = f"{type(got).__name__}: {got}" if isinstance(got, BaseException) else got
         sections.setdefault(a.section, []).append(f"- {a.what}: {code(text)}")
     for section, items in sections.items():
-        lines += [f"### {section}", "", *items, ""]
+        lines += [f"#### {section}", "", *items, ""]
     lines += fuzz_section(tally)
     return "\n".join(lines + ["", END, ""])
 

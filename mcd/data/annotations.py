@@ -16,7 +16,8 @@ from pathlib import Path
 
 # The data sets' constants live with the schema and are imported from here by the rest of the package.
 from mcd.data.schema import (ANSWER_SET, ANSWERS, AVQA_TYPES, INSTRUMENTS, MAX_QUESTION_LEN, NUMBER_WORDS,
-                             QUESTION_TYPES, RecordError, VocabFile, parse_json, record_id, validate_music_avqa)
+                             QUESTION_TYPES, RecordError, VocabFile, json_kind, parse_json, record_id,
+                             validate_music_avqa)
 from mcd.errors import DataError
 from mcd.io import atomic_write_text
 
@@ -182,17 +183,6 @@ def read_json(path: Path, what: str = "annotation file"):
         raise DataError(path, None, "not valid JSON here: nested too deeply to read") from None
     except ValueError as e:  # e.g. an integer of more digits than Python converts
         raise DataError(path, None, f"not valid JSON here ({e})") from None
-
-
-def json_kind(value) -> str:
-    """What a JSON value is, in JSON's words."""
-    if value is None:
-        return "null"
-    for kind, name in ((bool, "a boolean"), (dict, "an object"), (list, "a list"), (str, "a string"),
-                       ((int, float), "a number")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
 
 
 def read_json_list(path: Path) -> list:

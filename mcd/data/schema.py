@@ -119,7 +119,7 @@ def _json_list(value: Any) -> Any:
     except ValueError as e:
         raise ValueError(f"is not valid JSON ({getattr(e, 'msg', e)}): {value[:60]!r}") from None
     if not isinstance(decoded, list):
-        raise ValueError(f"is a JSON string holding a {type(decoded).__name__}; expected a list of strings")
+        raise ValueError(f"is a JSON string holding {json_kind(decoded)}; expected a list of strings")
     return decoded
 
 
@@ -142,9 +142,9 @@ _VALUE = re.compile(r"[\w.'-]+")
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_printable)]
 TemplateValue = Annotated[str, Field(min_length=1, max_length=MAX_WORD_CHARS), AfterValidator(_template_value)]
 VideoId = Annotated[str, AfterValidator(_video_id)]  # its length is name_problem's to check (in bytes)
-Answer = Annotated[str, Field(min_length=1, max_length=MAX_WORD_CHARS), AfterValidator(_printable)]
+ShortText = Annotated[str, Field(min_length=1, max_length=MAX_WORD_CHARS), AfterValidator(_printable)]
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
-QuestionType = Annotated[list[Answer], BeforeValidator(_json_list), Field(min_length=2, max_length=2),
+QuestionType = Annotated[list[ShortText], BeforeValidator(_json_list), Field(min_length=2, max_length=2),
                          AfterValidator(_known_type)]
 TemplateValues = Annotated[list[TemplateValue], BeforeValidator(_json_list), Field(max_length=MAX_QUESTION_LEN)]
 
@@ -164,7 +164,7 @@ class MusicAVQAQuestion(_Record):
 
 
 class MusicAVQARecord(MusicAVQAQuestion):
-    anser: Answer
+    anser: ShortText
     question_deleted: Annotated[int, Field(ge=0, le=1)] | None = None
     # Added by some MUSIC-AVQA v2.0 records (the balanced and biased test sets), carried but not used.
     unmatch_audio: Text | None = None
@@ -195,8 +195,6 @@ class AVQARecord(_Record):
     question_type: Literal[tuple(AVQA_TYPES)]  # type: ignore[valid-type]
 
 
-MUSIC_AVQA_KEYS = frozenset(MusicAVQARecord.model_fields)
-AVQA_KEYS = frozenset(AVQARecord.model_fields)
 _OTHER_FORMAT = {  # keys that only the other format has -> how to say so
     "music_avqa": ({"question_text", "multi_choice"}, "an AVQA (Yang et al.) record: set data.format=avqa"),
     "avqa": ({"question_content", "anser"}, "a Music-AVQA record: set data.format=music_avqa"),
@@ -204,6 +202,17 @@ _OTHER_FORMAT = {  # keys that only the other format has -> how to say so
 
 
 # ------------------------------------------------------------------------------------- validation
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (dict, "an object"), (list, "a list"), (str, "a string"),
+                       ((int, float), "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
 def _short(value: Any, limit: int = 60) -> str:
     """A value as an error message shows it, in JSON's words: its kind and its text, cut."""
     if value is None or isinstance(value, bool):
@@ -262,7 +271,7 @@ def _problems(err: ValidationError) -> list[tuple[str | None, str]]:
 def _precheck(raw: Any, fmt: str) -> list[tuple[str | None, str]]:
     """Problems found before the field checks: not an object, the other format's record, keys given twice."""
     if not isinstance(raw, dict):
-        return [(None, f"record is a {type(raw).__name__}, not an object")]
+        return [(None, f"record is {json_kind(raw)}, not an object")]
     if fmt in _OTHER_FORMAT:
         other_keys, hint = _OTHER_FORMAT[fmt]
         own_keys = _OTHER_FORMAT["avqa" if fmt == "music_avqa" else "music_avqa"][0]
@@ -306,14 +315,13 @@ def validate_avqa(raw: Any) -> AVQARecord:
 class VocabFile(_Record):
     """What a run's ``vocab.json`` may hold: unique words (``<pad>`` and ``<unk>`` first) and unique answers."""
 
-    words: Annotated[list[Answer], Field(min_length=2, max_length=MAX_VOCAB_WORDS)]
+    words: Annotated[list[ShortText], Field(min_length=2, max_length=MAX_VOCAB_WORDS)]
     answers: Annotated[list[Text], Field(min_length=1, max_length=MAX_VOCAB_ANSWERS)]
 
     @classmethod
     def check(cls, data: Any) -> "VocabFile":
         if not isinstance(data, dict):
-            raise RecordError([(None, f"expected a JSON object with words and answers, got "
-                                      f"{'a list' if isinstance(data, list) else type(data).__name__}")])
+            raise RecordError([(None, f"expected a JSON object with words and answers, got {json_kind(data)}")])
         vocab = _validate(cls, data, "vocab")
         problems = [(name, f"holds {value!r} twice") for name in ("words", "answers")
                     for value in _first_repeat(getattr(vocab, name))]
