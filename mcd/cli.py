@@ -11,13 +11,20 @@
     mcd compare A B [--disagreements PATH]
     mcd profile | mcd bench
     mcd study [--profile tiny]
+
+Overrides (``key=value`` or ``section.key=value``) may stand anywhere on the line, before or after the flags:
+``mcd eval RUN --split test data.root=X`` and ``mcd eval RUN data.root=X --split test`` are the same command.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
+
+# An argument shaped like an override; it is taken out of the line before the flags are parsed.
+OVERRIDE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*=")
 
 
 def _data_cfg(args):
@@ -25,7 +32,7 @@ def _data_cfg(args):
     return DataConfig(root=args.root, annotation_root=args.annotations, version=args.version,
                       audio_feats=args.audio, visual_feats=args.visual, patch_feats=args.patches,
                       seconds=args.seconds, synth_profile=None, format=args.format,
-                      **({"train_files": args.train} if args.train else {}))
+                      allow_new_answers=args.allow_new_answers, **({"train_files": args.train} if args.train else {}))
 
 
 def cmd_synth(args) -> int:
@@ -56,7 +63,8 @@ def cmd_train(args) -> int:
     from mcd.config import load_config
     from mcd.train import train
     cfg = load_config(args.config, args.overrides)
-    out = train(cfg, out=Path(args.out) if args.out else None, resume=not args.restart)
+    out = train(cfg, out=Path(args.out) if args.out else None, resume=not args.restart,
+                force_resume=args.force_resume)
     print(f"run folder: {out}")
     print(json.dumps(json.loads((out / "scores.json").read_text())["test"], indent=1))
     return 0
@@ -181,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--visual", default="frames", help="visual frame feature set; 'none' to skip")
     c.add_argument("--patches", default=None, help="patch feature set, if any")
     c.add_argument("--seconds", type=int, default=60)
+    c.add_argument("--allow-new-answers", action="store_true",
+                   help="Music-AVQA answers outside its 42 are warnings, not errors (data of your own)")
     c.set_defaults(func=cmd_check)
 
     d = data.add_parser("download", help="fetch the official Music-AVQA annotation files and verify them")
@@ -194,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", "-c", default=None)
     t.add_argument("--out", default=None, help="run folder (default: runs/{name}-{config hash})")
     t.add_argument("--restart", action="store_true", help="ignore a partial run in the folder instead of resuming")
+    t.add_argument("--force-resume", action="store_true",
+                   help="resume a run folder trained with another config (the differing keys are recorded)")
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=5")
     t.set_defaults(func=cmd_train)
 
@@ -259,17 +271,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, with every override-shaped argument (``OVERRIDE``) taken out before the flags are parsed,
+    so that overrides may stand before or after them."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = [a for a in argv if OVERRIDE.match(a)]
+    parser = build_parser()
+    args = parser.parse_args([a for a in argv if not OVERRIDE.match(a)])
+    if overrides:
+        if not hasattr(args, "overrides"):
+            parser.error(f"this command takes no overrides: {' '.join(overrides)}")
+        args.overrides = [*overrides, *args.overrides]
+    return args
+
+
+def error_line(e: BaseException) -> str:
+    """An error as one printable line: an OSError as 'path: reason', the others as their message."""
+    from mcd.errors import printable, shown_path
+    if isinstance(e, OSError) and e.filename is not None:
+        text = f"{shown_path(e.filename)}: {e.strerror or e}"
+    else:
+        text = str(e) or type(e).__name__
+    return printable(" ".join(text.split("\n")))
+
+
 def main(argv=None) -> int:
     from mcd.config import ConfigError
-    from mcd.errors import DataError, TrainingError
-    args = build_parser().parse_args(argv)
+    from mcd.errors import DataError, RunError, TrainingError
+    for stream in (sys.stdout, sys.stderr):  # a lone surrogate in a message prints as an escape, never crashes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    args = parse_args(argv)
     for attr in ("audio", "visual", "patches"):
         if getattr(args, attr, None) == "none":
             setattr(args, attr, None)
     try:
         return args.func(args)
-    except (DataError, TrainingError, ConfigError, ValueError, FileNotFoundError) as e:
-        print(f"mcd: error: {e}", file=sys.stderr)
+    except (DataError, TrainingError, RunError, ConfigError, ValueError, OSError) as e:
+        print(f"mcd: error: {error_line(e)}", file=sys.stderr)
         return 2
 
 

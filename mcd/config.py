@@ -2,13 +2,16 @@
 
     cfg = load_config("configs/mcd.yaml", ["train.epochs=5", "model.mcd.num_blocks=3"])
 
-Unknown keys and wrongly typed values are errors that name the key, never silently ignored.
+Unknown keys, wrongly typed values and values out of range are errors that name the key, never silently ignored;
+YAML is read as plain values only (no python tags, no aliases), and its errors name the file.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from mcd.io import atomic_write_text
+from mcd.errors import shown_path
+from mcd.io import atomic_write_text, name_problem
 from mcd.models.avst import AVSTConfig
 from mcd.models.baselines import MLPConfig, QOnlyConfig
 from mcd.models.mcd import MCDConfig
@@ -24,6 +28,10 @@ from mcd.models.pstp import PSTPConfig
 
 
 DATA_FORMATS = ("music_avqa", "avqa")
+MAX_SECONDS = 3600            # data.seconds: videos are padded to this many seconds (the field uses 60)
+MAX_CONFIG_BYTES = 1 << 20    # a YAML config larger than 1 MiB is refused
+MAX_OVERRIDE_CHARS = 10_000
+_OVERRIDE_KEY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*){0,7}")
 
 
 @dataclass
@@ -55,12 +63,20 @@ class DataConfig:
     synth_seed: int = 0
     cache_dir: str | None = None         # where split feature arrays are cached (default: root/.cache)
     format: str = "music_avqa"           # annotation format: music_avqa | avqa (Yang et al., multiple choice)
+    allow_new_answers: bool = False      # Music-AVQA answers outside its 42 are accepted (data of your own)
 
     def __post_init__(self):
         if self.format not in DATA_FORMATS:
             raise ConfigError(f"data.format must be one of {list(DATA_FORMATS)}, got {self.format!r}")
         if self.format == "avqa":
             self.multiple_choice = True   # AVQA is multiple choice; there is nothing else to read
+        for key in ("audio_feats", "visual_feats", "patch_feats"):
+            problem = name_problem(getattr(self, key)) if getattr(self, key) is not None else None
+            if problem:
+                raise ConfigError(f"data.{key} names a folder under feats/ and {problem}")
+        _require(1 <= self.seconds <= MAX_SECONDS, "data.seconds", f"between 1 and {MAX_SECONDS}", self.seconds)
+        _require(self.stride >= 1, "data.stride", "at least 1", self.stride)
+        _require(0 <= self.synth_seed < 2**32, "data.synth_seed", "between 0 and 2**32 - 1", self.synth_seed)
 
     def ann_root(self) -> Path:
         return Path(self.annotation_root or self.root)
@@ -99,6 +115,15 @@ class TrainConfig:
     eval_test_each_epoch: bool = True  # record test accuracy per epoch (Fig. 5); selection still uses val only
     progress: bool = True
 
+    def __post_init__(self):
+        _require(self.epochs >= 1, "train.epochs", "at least 1", self.epochs)
+        _require(self.batch_size >= 1, "train.batch_size", "at least 1", self.batch_size)
+        _require(self.lr > 0, "train.lr", "positive", self.lr)
+        _require(self.lr_step >= 1, "train.lr_step", "at least 1", self.lr_step)
+        _require(0 <= self.seed < 2**32, "train.seed", "between 0 and 2**32 - 1", self.seed)
+        _require(self.threads is None or self.threads >= 1, "train.threads", "at least 1 (or null)", self.threads)
+        _require(self.select in ("val", "last"), "train.select", "val or last", self.select)
+
 
 @dataclass
 class ExperimentConfig:
@@ -107,6 +132,11 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        problem = name_problem(self.name)
+        if problem:
+            raise ConfigError(f"name is the first part of the run folder's name and {problem}")
 
     def to_dict(self, prune: bool = True) -> dict:
         """The resolved config; ``prune`` keeps only the selected model's options (what the run depends on)."""
@@ -123,13 +153,38 @@ class ExperimentConfig:
         from mcd.models.registry import config_key
         return config_key(self.model.name)
 
-    def hash(self) -> str:
-        """Identity of a run: everything that can change its numbers (not where it is written, not the bar)."""
+    def identity(self) -> dict:
+        """Everything that can change a run's numbers (not where it is written, not the bar). A switch that only
+        lets data load (``data.allow_new_answers``) is left out while off, so runs keep their hashes."""
         d = self.to_dict()
         d.pop("out_dir")
         d.pop("name")
         d["train"].pop("progress")
-        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+        if not d["data"]["allow_new_answers"]:
+            d["data"].pop("allow_new_answers")
+        return d
+
+    def hash(self) -> str:
+        """Identity of a run, hashed (``identity``)."""
+        return hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
+
+
+def config_diff(old: dict, new: dict, prefix: str = "") -> dict[str, tuple]:
+    """{dotted key: (old value, new value)} for every key whose value differs between two config dicts."""
+    out: dict[str, tuple] = {}
+    for k in sorted(set(old) | set(new), key=str):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        key = f"{prefix}{k}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(config_diff(a, b, f"{key}."))
+        elif a != b:
+            out[key] = (a, b)
+    return out
+
+
+def _require(ok: bool, key: str, expected: str, value) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 
 
 class ConfigError(ValueError):
@@ -163,11 +218,15 @@ def _coerce(tp, value, key: str):
     if origin is dict or tp is typing.Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
     if tp is bool and not isinstance(value, bool):
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is int and not -2**63 <= value < 2**63:
+        raise ConfigError(f"{key}: expected a 64-bit integer, got {value!r}")
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
     return value
@@ -199,23 +258,79 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (plain values only: a ``!!python/...`` tag is an error), which also refuses
+    aliases (``*name``): a config never needs one, and nested aliases expand to billions of values when the
+    config is walked (the "billion laughs"), or make a value that contains itself."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a config",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where."""
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        return " ".join(str(p) for p in (e.context, e.problem) if p) + where
+    return str(e).replace("\n", " ")
+
+
+def read_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (_Loader is a SafeLoader)
+
+
 def parse_overrides(overrides: list[str] | None) -> dict:
-    """``["train.epochs=5", "data.patch_feats=null"]`` -> nested dict; values are read as YAML scalars."""
+    """``["train.epochs=5", "data.patch_feats=null"]`` -> nested dict; values are read as plain YAML values."""
     out: dict = {}
     for o in overrides or []:
-        if "=" not in o:
-            raise ConfigError(f"override {o!r} must look like section.key=value")
-        k, v = o.split("=", 1)
-        _set_dotted(out, k.strip(), yaml.safe_load(v) if v.strip() else None)
+        k, sep, v = o.partition("=")
+        k = k.strip()
+        if not sep or not _OVERRIDE_KEY.fullmatch(k):
+            raise ConfigError(f"override {o[:200]!r} must look like section.key=value")
+        if len(v) > MAX_OVERRIDE_CHARS:
+            raise ConfigError(f"override {k}: the value has {len(v)} characters, more than {MAX_OVERRIDE_CHARS}")
+        try:
+            value = read_yaml(v) if v.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {k}: not a plain YAML value ({_yaml_problem(e)})") from None
+        except RecursionError:
+            raise ConfigError(f"override {k}: the value is nested too deeply") from None
+        _set_dotted(out, k, value)
     return out
 
 
-def load_yaml(path) -> dict:
-    """Read a YAML config; a top-level ``base:`` names another file (relative to this one) to start from."""
+def load_yaml(path, _seen: tuple = ()) -> dict:
+    """Read a YAML config; a top-level ``base:`` names another file (relative to this one) to start from.
+    Any problem is a ConfigError naming the file, on one line."""
     path = Path(path)
-    d = yaml.safe_load(path.read_text()) or {}
+    where = shown_path(path)
+    if path.resolve() in _seen:
+        raise ConfigError(f"{where}: its base: chain comes back to it ({' -> '.join(shown_path(p) for p in _seen)})")
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{where}: a config file of {path.stat().st_size} bytes (more than {MAX_CONFIG_BYTES})")
+        d = read_yaml(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read the config file ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where}: not UTF-8 text (byte {e.start})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not a plain YAML config: {_yaml_problem(e)}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply to read") from None
+    d = {} if d is None else d
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: a config is a mapping of sections, this file holds a {type(d).__name__}")
     base = d.pop("base", None)
-    return merge(load_yaml(path.parent / base), d) if base else d
+    if base is None:
+        return d
+    if not isinstance(base, str):
+        raise ConfigError(f"{where}: base: names a config file, got {base!r}")
+    return merge(load_yaml(path.parent / base, (*_seen, path.resolve())), d)
 
 
 def load_config(path=None, overrides: list[str] | None = None, **sections) -> ExperimentConfig:

@@ -7,8 +7,9 @@
       predictions_{val,test}.csv   one row per question     scores.json  per-type and micro-averaged accuracy
       DONE            written last: the run finished
 
-Every file is written atomically (temporary file, then rename), so an interrupted run never leaves a half file.
-A finished run with the same resolved config is read back, not retrained (``get_or_train``).
+Every file is written atomically (temporary file, then rename), so an interrupted run never leaves a half file;
+DONE is removed when training into the folder starts. One process at a time writes into a folder (its ``.lock``,
+``mcd.io.run_lock``). A finished run with the same resolved config is read back, not retrained (``get_or_train``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from mcd.errors import RunBusyError
+from mcd.io import run_lock
 
 
 @dataclass
@@ -31,8 +35,9 @@ class Run:
 
     @property
     def config(self) -> dict:
-        import yaml
-        return yaml.safe_load((self.path / "config.yaml").read_text())
+        """The saved config (plain YAML; a ConfigError naming the file if it is not)."""
+        from mcd.config import load_yaml
+        return load_yaml(self.path / "config.yaml")
 
     @property
     def seed(self) -> int:
@@ -55,22 +60,20 @@ class Run:
 
 
 def get_or_train(cfg, *, retrain: bool = False) -> Run:
-    """Return the finished run for ``cfg``; train it first if none exists (resuming a partial one).
+    """Return the finished run for ``cfg``; train it first if none exists (resuming a partial one; ``retrain``:
+    training it anew).
 
-    A lock file serialises processes that ask for the same run (notebooks executed in parallel share runs):
-    the second one waits, then reads the finished run instead of training it again."""
-    import fcntl
-
+    Processes that ask for the same run (notebooks executed in parallel share runs) are serialised by the run
+    folder's lock: the one that gets it trains; the others wait for the lock, then read the finished run instead
+    of training it again."""
     from mcd.train import train
     run = Run(cfg.run_dir())
-    if run.finished and not retrain:
-        return run
-    run.path.mkdir(parents=True, exist_ok=True)
-    with open(run.path / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    while retrain or not run.finished:
         try:
-            if retrain or not run.finished:
-                train(cfg, out=run.path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            train(cfg, out=run.path, resume=not retrain)
+            break
+        except RunBusyError:
+            with run_lock(run.path, wait=True):  # another process trains it: wait for it, then look again
+                pass
+            retrain = False
     return run

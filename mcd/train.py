@@ -1,9 +1,11 @@
 """The trainer, one for every model: config -> data -> model -> epochs -> best-on-val checkpoint -> test scores.
 
-Read it top to bottom: ``train`` sets up (seed, device, processes, data, model, optimiser), resumes if the run
-folder holds a ``last.pt``, then runs epochs; each epoch trains, evaluates val (and test, for the curves of
-Fig. 5; selection never looks at test), appends a row to ``metrics.csv`` and saves ``last.pt``, and ``best.pt``
-when val improved. At the end the best weights are evaluated once on val and test.
+Read it top to bottom: ``train`` locks the run folder (one writer at a time) and checks that a run it resumes
+was trained with the same config; ``_train`` sets up (seed, device, processes, data, model, optimiser), resumes if
+the run folder holds a ``last.pt`` (loaded as tensors and plain values only, never code), then runs epochs; each
+epoch trains, evaluates val (and test, for the curves of Fig. 5; selection never looks at test), appends a row to
+``metrics.csv`` and saves ``last.pt``, and ``best.pt`` when val improved. At the end the best weights are
+evaluated once on val and test, and DONE is written last.
 
 Several GPUs (or CPU processes with gloo): launch with ``torchrun --nproc_per_node=N -m mcd train ...``.
 Every rank trains on its share of each epoch's permutation; losses and accuracies are summed across ranks; only
@@ -26,14 +28,15 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mcd.config import ExperimentConfig, save_config
+from mcd.config import ConfigError, ExperimentConfig, config_diff, from_dict, load_yaml, save_config
 from mcd.data.annotations import Vocab
 from mcd.data.datasets import batches, build_vocab, input_dims, load_split
-from mcd.errors import TrainingError
+from mcd.errors import RunError, TrainingError
 from mcd.evaluate import predict, score
 from mcd.models.registry import build_model
 from mcd.data.layout import split_files
-from mcd.io import atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text
+from mcd.io import (atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, load_checkpoint,
+                    run_lock)
 from mcd.provenance import environment_info
 
 
@@ -47,7 +50,10 @@ def seed_everything(seed: int) -> None:
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise TrainingError(f"train.device={name!r} is not a device (auto, cpu, cuda or cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError(f"train.device={name!r} but CUDA is not available on this machine")
     return dev
@@ -110,11 +116,70 @@ def autocast(device: torch.device, dtype):
     return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
+# ------------------------------------------------------------------------------------------------- the run folder
+# What a run writes (``mcd.runs``); DONE is written last and removed first.
+RUN_FILES = ("config.yaml", "env.json", "vocab.json", "metrics.csv", "last.pt", "best.pt", "predictions_val.csv",
+             "predictions_test.csv", "scores.json", "forced_resume.json")
+
+
+def prepare_run_folder(cfg: ExperimentConfig, out: Path, *, resume: bool, force_resume: bool) -> None:
+    """Make ``out`` ready to be trained into (called with its lock held). A folder that is not a run folder is
+    refused; resuming a run trained with another config is refused, naming the keys that differ, unless
+    ``force_resume`` (then the new config is saved and the change recorded in ``forced_resume.json``); a folder not
+    resumed is emptied of the results of an earlier run. DONE goes first: the folder is not finished until
+    ``finish`` writes it again."""
+    foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in (*RUN_FILES,
+                                                                                                      "DONE"))
+    if foreign and not (out / "config.yaml").exists():
+        raise RunError(out, f"not a run folder (it holds {', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}"
+                            f" and no config.yaml); train into a new or empty folder")
+    resuming = resume and (out / "last.pt").exists()
+    if resuming:
+        for name in ("config.yaml", "vocab.json", "metrics.csv"):
+            if not (out / name).exists():
+                raise RunError(out, f"holds last.pt but no {name}: it cannot be resumed; --restart trains anew")
+        try:
+            saved = from_dict(ExperimentConfig, load_yaml(out / "config.yaml")).identity()
+        except ConfigError as e:
+            if not force_resume:
+                raise RunError(out, f"its saved config cannot be read ({e}); --force-resume continues it with this "
+                                    f"config, --restart trains anew") from None
+            saved = {}
+        diff = config_diff(saved, cfg.identity())
+        if diff and not force_resume:
+            shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in diff.items()))
+            raise RunError(out, f"was trained with another config ({shown}). Resume it with the same config, "
+                                f"--force-resume to continue it with this one knowingly, or --restart to train anew")
+        if diff:
+            warnings.warn(f"{out}: resumed with a different config ({', '.join(diff)}), as --force-resume asked",
+                          stacklevel=3)
+            record = {"changed": {k: list(v) for k, v in diff.items()}, "at": time.strftime("%Y-%m-%d %H:%M:%S")}
+            atomic_write_json(out / "forced_resume.json", record)
+            save_config(cfg, out / "config.yaml")
+    (out / "DONE").unlink(missing_ok=True)
+    if not resuming:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+
+
 # ------------------------------------------------------------------------------------------------------ training
-def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True) -> Path:
-    """Train ``cfg`` into ``out`` (default: its run folder) and return the folder."""
-    t = cfg.train
+def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True,
+          force_resume: bool = False) -> Path:
+    """Train ``cfg`` into ``out`` (default: its run folder) and return the folder.
+
+    One writer per run folder: the folder's lock is held while it trains, and a second process asking for it gets
+    a ``RunBusyError`` at once (``mcd.runs.get_or_train`` waits instead). ``resume`` continues from ``last.pt``
+    when the folder holds one trained with the same config (``force_resume``: with another)."""
     out = Path(out or cfg.run_dir())
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 alone locks and writes
+        return _train(cfg, out, resume)
+    with run_lock(out):
+        prepare_run_folder(cfg, out, resume=resume, force_resume=force_resume)
+        return _train(cfg, out, resume)
+
+
+def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
+    t = cfg.train
     device = pick_device(t.device)
     rank, world, device = init_distributed(device)
     if t.threads:
@@ -130,7 +195,8 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
     # Data: the vocabulary comes from train and is saved with the run, then reloaded (never rebuilt) on resume.
     ensure_data(cfg, rank, world)
     vocab_path = out / "vocab.json"
-    vocab = Vocab.load(vocab_path) if resume and vocab_path.exists() else build_vocab(cfg.data)
+    resuming = resume and (out / "last.pt").exists()
+    vocab = Vocab.load(vocab_path) if resuming else build_vocab(cfg.data)
     show = t.progress and rank == 0
     splits = {s: load_split(cfg.data, s, vocab, progress=show) for s in ("train", "val", "test")}
     dims = input_dims(splits["train"], vocab)
@@ -142,14 +208,21 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
                            foreach=True)  # one fused pass over all parameters, also on CPU
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step, gamma=t.lr_gamma)
     start_epoch, best_val, rows = 0, -1.0, []
-    if resume and (out / "last.pt").exists():
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        start_epoch, best_val = state["epoch"] + 1, state["best_val"]
-        rows = pd.read_csv(out / "metrics.csv").to_dict("records")[:start_epoch]
+    if resuming:
+        state = load_checkpoint(out / "last.pt")
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"])
+            start_epoch, best_val = int(state["epoch"]) + 1, float(state["best_val"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise RunError(out / "last.pt", f"does not fit this model and optimiser "
+                                            f"({' '.join(str(e).split())[:300] or repr(e)})") from None
+        try:
+            rows = pd.read_csv(out / "metrics.csv").to_dict("records")[:start_epoch]
+        except (OSError, ValueError) as e:
+            raise RunError(out / "metrics.csv", f"cannot be read to resume ({e})") from None
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
@@ -233,7 +306,7 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
 
 def finish(cfg, model, splits, vocab, out: Path, device, amp) -> None:
     """Evaluate the best-on-val weights once on val and test; write predictions, scores, and DONE."""
-    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    best = load_checkpoint(out / "best.pt")
     model.load_state_dict(best["model"])
     scores = {"best_epoch": best["epoch"], "annotation_version": cfg.data.version,
               "data_root": str(cfg.data.annotation_root or cfg.data.root)}

@@ -102,20 +102,25 @@ def test_optional_fields_and_a_string_answer_index():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"question_type": ...}, r"missing keys \['question_type'\]"),
-    ({"video_name": ..., "answer": ...}, r"missing keys \['video_name', 'answer'\]"),
-    ({"answer": 4}, "answer index 4 is out of range for 4 options"),
-    ({"answer": -1}, "answer index -1 is out of range"),
-    ({"answer": True}, "answer must be an option index"),
-    ({"answer": "first"}, "answer must be an option index"),
-    ({"multi_choice": ["a", "b", "c"]}, "expected 4 options in multi_choice, got 3"),
-    ({"multi_choice": ["a", "b", "c", "d", "e"]}, "expected 4 options in multi_choice, got 5"),
-    ({"multi_choice": "a, b, c, d"}, "multi_choice must be a list"),
-    ({"multi_choice": ["a", None, "c", "d"]}, "options must be non-empty strings"),
+    ({"question_type": ...}, r"field question_type: missing"),
+    ({"video_name": ..., "answer": ...}, r"field video_name: missing"),
+    ({"answer": 4}, "field answer: expected less than or equal to 3; got the integer 4"),
+    ({"answer": -1}, "field answer: expected greater than or equal to 0"),
+    ({"answer": True}, "field answer: expected a valid integer; got true"),
+    ({"answer": "first"}, "field answer: expected a valid integer; got the string 'first'"),
+    ({"multi_choice": ["a", "b", "c"]}, "field multi_choice: list should have at least 4 items, not 3"),
+    ({"multi_choice": ["a", "b", "c", "d", "e"]}, "field multi_choice: list should have at most 4 items, not 5"),
+    ({"multi_choice": "a, b, c, d"}, "field multi_choice: expected a valid list"),
+    ({"multi_choice": ["a", None, "c", "d"]}, r"field multi_choice\[1\]: expected a valid string; got null"),
+    ({"multi_choice": ["a", "  ", "c", "d"]}, r"field multi_choice\[1\]: is blank"),
+    ({"multi_choice": ["a", "?!", "c", "d"]}, r"field multi_choice\[1\]: has no words"),
     ({"multi_choice": ["Car", "car", "c", "d"]}, "options are not distinct"),
-    ({"question_type": "How Many"}, "unknown question type 'How Many'"),
-    ({"question_text": ""}, "question_text must be a non-empty string"),
-    ({"video_name": "../x"}, "video_name must be a non-empty file name"),
+    ({"question_type": "How Many"}, "field question_type: expected 'Which', .* got the string 'How Many'"),
+    ({"question_text": ""}, "field question_text: string should have at least 1 character"),
+    ({"video_name": "../x"}, "field video_name: is not a video id: it holds a path separator"),
+    ({"video_name": "x" * 252}, "field video_name: is not a video id: it is 256 bytes long with '.npy'"),
+    ({"question_relation": 3}, "field question_relation: expected a valid string; got the integer 3"),
+    ({"note": "extra"}, "field note: unknown key"),
 ])
 def test_bad_records_name_file_and_record(tmp_path, bad, message):
     path = tmp_path / "train_qa.json"
@@ -135,7 +140,7 @@ def test_malformed_files(tmp_path):
     with pytest.raises(DataError, match="b.json: expected a JSON list of records"):
         load_avqa_records(tmp_path / "b.json")
     (tmp_path / "c.json").write_text(json.dumps([rec(), ["not", "a", "record"]]))
-    with pytest.raises(DataError, match="c.json, record 1: record is a list"):
+    with pytest.raises(DataError, match="c.json, record 1: record is a list, not an object"):
         load_avqa_records(tmp_path / "c.json")
     with pytest.raises(DataError, match="annotation file not found"):
         load_avqa_records(tmp_path / "missing.json")
@@ -246,10 +251,10 @@ def test_check_lists_every_problem_of_an_avqa_root(avqa_root):
     (avqa_root / "feats" / "frames" / "yt011_000030.npy").unlink()             # a test video without features
     report = check(avqa_cfg(avqa_root))
     text = "\n".join(report.lines())
-    for needle in ["test_qa.json, record 0 (question_id 30): unknown question type 'How Many'",
-                   "test_qa.json, record 1 (question_id 31): answer index 7 is out of range",
-                   "val_qa.json, record 1 (question_id 25): expected 4 options in multi_choice, got 3",
-                   "val_qa.json, record 2 (question_id 26): missing keys ['video_name']",
+    for needle in ["test_qa.json, record 0 (question_id 30): field question_type: expected 'Which'",
+                   "test_qa.json, record 1 (question_id 31): field answer: expected less than or equal to 3",
+                   "val_qa.json, record 1 (question_id 25): field multi_choice: list should have at least 4 items",
+                   "val_qa.json, record 2 (question_id 26): field video_name: missing",
                    "video yt011_000030 is in the annotations but has no visual features",
                    "test_qa.json, record 2 (question_id 32): question has 22 tokens; only the first 14"]:
         assert needle in text, (needle, text)

@@ -44,7 +44,11 @@ def test_parse_record_keeps_type_and_keywords():
     ({"type": '["Audio", "Counting"'}, "not valid JSON"),
     ({"type": '["Audio", "Dancing"]'}, "unknown question type"),
     ({"templ_values": "violin"}, "not valid JSON"),
-    ({"templ_values": "[]"}, "more placeholders"),
+    ({"templ_values": "[]"}, "holds 0 value.s. but question_content has 1 <placeholder>"),
+    ({"templ_values": '["violin", 3]'}, r"field templ_values\[1\]: expected a valid string; got the integer 3"),
+    ({"question_content": ["Is", "there"]}, "field question_content: expected a valid string; got a list"),
+    ({"anser": "theremin"}, "field anser: 'theremin' is not one of the data set's 42 answers"),
+    ({"video_id": "../../x"}, "field video_id: is not a video id: it holds a path separator"),
 ])
 def test_bad_records_are_named(tmp_path, bad, message):
     path = tmp_path / "a.json"
@@ -58,7 +62,7 @@ def test_missing_key_and_malformed_file(tmp_path):
     r = rec()
     del r["anser"]
     (tmp_path / "a.json").write_text(json.dumps([r]))
-    with pytest.raises(DataError, match="missing keys"):
+    with pytest.raises(DataError, match="field anser: missing"):
         load_records(tmp_path / "a.json")
     (tmp_path / "b.json").write_text('[{"video_id": ')
     with pytest.raises(DataError, match=r"b.json: not valid JSON \(line 1"):
@@ -85,13 +89,24 @@ def test_padding_repeats_the_last_second_and_stride():
     (np.zeros((6, 128), np.int64), "floating-point"),
     (np.zeros((6,), np.float32), "2-d array"),
     (np.full((6, 128), np.nan, np.float32), "NaN or Inf"),
-    (np.zeros((6, 64), np.float32), "differs from the other videos"),
+    (np.zeros((6, 64), np.float32), r"feature width \(64,\) differs from \(128,\), the width of 2 of the 3"),
+    (np.full((6, 128), 1e300, np.float64), "NaN or Inf as float32"),
 ])
 def test_bad_feature_files_are_named(toy_root, array, message):
     np.save(toy_root / "feats" / "vggish" / "v0001.npy", array)
     with pytest.raises(DataError, match=message) as e:
-        load_feature_set(toy_root, "vggish", ["v0000", "v0001"], ndim=2, seconds=6)
+        load_feature_set(toy_root, "vggish", ["v0000", "v0001", "v0002"], ndim=2, seconds=6)
     assert "v0001.npy" in str(e.value)
+
+
+def test_the_file_of_the_wrong_width_is_blamed_even_when_it_comes_first(toy_root):
+    """The expected width is the majority's, not the first file's (which used to blame every right file)."""
+    np.save(toy_root / "feats" / "vggish" / "v0000.npy", np.zeros((6, 64), np.float32))
+    found = []
+    assert load_feature_set(toy_root, "vggish", [f"v{i:04d}" for i in range(4)], ndim=2, seconds=6,
+                            errors=found) is None
+    [err] = found
+    assert err.video_id == "v0000" and "the width of 3 of the 4 readable videos (the majority)" in err.reason
 
 
 def test_features_load_once_into_one_array(toy_root):
@@ -99,15 +114,32 @@ def test_features_load_once_into_one_array(toy_root):
     assert arr.shape == (2, 5, 4, 8) and arr.dtype == np.float32 and arr.flags["C_CONTIGUOUS"]
 
 
-def test_answer_outside_vocabulary(toy_root):
-    path = toy_root / "json_update" / "avqa-test.json"
-    recs = json.loads(path.read_text())
-    recs[2]["anser"] = "theremin"
-    path.write_text(json.dumps(recs))
+def test_the_answer_set_is_the_data_sets_not_trains(toy_root):
+    """An answer outside Music-AVQA's 42 is an error wherever it is (train included: it used to become a class);
+    an answer of the 42 that train lacks is scored as wrong (label -1), with a warning from the check."""
+    train_path = toy_root / "json_update" / "avqa-train.json"
+    train_recs = json.loads(train_path.read_text())
+    train_recs[2]["anser"] = "theremin"
+    train_path.write_text(json.dumps(train_recs))
     cfg = DataConfig(root=str(toy_root), seconds=6, synth_profile=None)
-    with pytest.raises(DataError, match="'theremin' is outside the answer vocabulary") as e:
-        load_split(cfg, "test", build_vocab(cfg))
-    assert e.value.record == 2 and e.value.path == path
+    with pytest.raises(DataError, match="field anser: 'theremin' is not one of the data set's 42 answers") as e:
+        build_vocab(cfg)
+    assert e.value.record == 2 and e.value.path == train_path
+    # For data of one's own, data.allow_new_answers: the answer loads (a class), and the check warns.
+    own = DataConfig(root=str(toy_root), seconds=6, synth_profile=None, allow_new_answers=True)
+    assert "theremin" in build_vocab(own).answers
+    report = check(own)
+    assert report.ok and any("'theremin' is not one of Music-AVQA's answers" in str(w) for w in report.warnings)
+    train_recs[2]["anser"] = "one"
+    train_path.write_text(json.dumps(train_recs))
+    test_path = toy_root / "json_update" / "avqa-test.json"
+    test_recs = json.loads(test_path.read_text())
+    test_recs[0]["anser"] = "banjo"                     # one of the 42, never in train
+    test_path.write_text(json.dumps(test_recs))
+    split = load_split(cfg, "test", build_vocab(cfg), progress=False)
+    assert split.label[0].item() == -1 and (split.label[1:] >= 0).all()
+    [warning] = check(cfg).warnings
+    assert "answer 'banjo' (1 test question(s), the first here) never appears in train" in str(warning)
 
 
 def test_missing_video_features_name_the_record(toy_root):
@@ -126,7 +158,7 @@ def test_check_lists_every_problem_in_one_pass(toy_root, capsys):
     test = json.loads((ann / "avqa-test.json").read_text())
     test[0]["anser"] = "theremin"                       # outside the vocabulary
     test[1]["type"] = '["Audio", "Dancing"]'            # unknown type
-    test.append(dict(test[2], anser="no" if test[2]["anser"] == "yes" else "yes"))  # contradictory duplicate
+    test.append(dict(test[2], anser="no" if test[2]["anser"] == "yes" else "yes"))  # a question id given twice
     (ann / "avqa-test.json").write_text(json.dumps(test))
     val = json.loads((ann / "avqa-val.json").read_text())
     val[0]["templ_values"] = "[oops"                    # malformed JSON string
@@ -136,12 +168,19 @@ def test_check_lists_every_problem_in_one_pass(toy_root, capsys):
     report = check(DataConfig(root=str(toy_root), seconds=6, synth_profile=None))
     text = "\n".join(report.lines())
     for needle in ["theremin", "Dancing", "not valid JSON", "v0003.npy (video v0003): contains NaN or Inf",
-                   "video v0005 is in the annotations but has no visual features"]:
+                   "video v0005 is in the annotations but has no visual features",
+                   "record 8 (question_id 42): field question_id: question_id 42 is also at"]:
         assert needle in text, needle
-    assert len(report.errors) == 5 and len(report.warnings) == 1
-    assert "record 8" in str(report.warnings[0]) and "also at record 2" in str(report.warnings[0])
+    assert len(report.errors) == 6 and not report.warnings
     assert main(["data", "check", str(toy_root), "--seconds", "6"]) == 1
-    assert "5 error(s), 1 warning(s)" in capsys.readouterr().out
+    assert "6 error(s), 0 warning(s)" in capsys.readouterr().out
+
+
+def test_an_empty_train_split_is_one_line(toy_root):
+    (toy_root / "json_update" / "avqa-train.json").write_text("[]")
+    report = check(DataConfig(root=str(toy_root), seconds=6, synth_profile=None))
+    [err] = report.errors
+    assert str(err).endswith("avqa-train.json: split 'train' has no records") and not report.warnings
 
 
 def test_check_passes_clean_data(toy_root):
@@ -156,6 +195,16 @@ def test_real_annotations_parse(real_music_avqa):
         assert len(load_records(real_music_avqa / version / "avqa-val.json")) == n_val
     recs = load_records(real_music_avqa / "json_update" / "avqa-test.json")
     assert max(len(r.tokens) for r in recs) <= 14 and len({r.question for r in recs}) == 33
+
+
+def test_every_real_file_passes_the_schema(real_music_avqa):
+    """The schema is strict, not wrong: every real annotation file here (both releases, the partial train file and
+    MUSIC-AVQA v2.0's two test sets, with their extra keys and '#' in some video ids) reads without an error."""
+    files = sorted(real_music_avqa.rglob("*.json")) + sorted((real_music_avqa.parent / "music_avqa_v2").rglob("*.json"))
+    assert len(files) >= 10
+    for f in files:
+        errors = []
+        assert load_records(f, collect=errors) and not errors, (f, errors[:3])
 
 
 def test_download_verifies_blob_ids(tmp_path, real_music_avqa):

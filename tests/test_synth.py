@@ -130,7 +130,8 @@ def test_oracle_answers_everything(tiny):
     scenes = json.loads((tiny / "scenes.json").read_text())
     raw = raw_records(tiny)["train"][0]
     with pytest.raises(ValueError, match="not a Music-AVQA template"):
-        synth.oracle_answer(scenes[raw["video_id"]], {**raw, "question_content": "Is this a question?"})
+        synth.oracle_answer(scenes[raw["video_id"]], {**raw, "question_content": "Is this a question?",
+                                                      "templ_values": "[]"})
 
 
 def test_evidence_covers_every_question(tiny):

@@ -10,33 +10,20 @@ into the same ``Record``; each record names the ``taxonomy`` its ``qtype`` index
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The data sets' constants live with the schema and are imported from here by the rest of the package.
+from mcd.data.schema import (ANSWER_SET, ANSWERS, AVQA_TYPES, INSTRUMENTS, MAX_QUESTION_LEN, NUMBER_WORDS,
+                             QUESTION_TYPES, RecordError, VocabFile, json_kind, parse_json, record_id,
+                             validate_music_avqa)
 from mcd.errors import DataError
 from mcd.io import atomic_write_text
 
-# The 9 question types in the order of the paper's Table III.
-QUESTION_TYPES: list[tuple[str, str]] = [
-    ("Audio", "Counting"),
-    ("Audio", "Comparative"),
-    ("Visual", "Counting"),
-    ("Visual", "Location"),
-    ("Audio-Visual", "Existential"),
-    ("Audio-Visual", "Counting"),
-    ("Audio-Visual", "Location"),
-    ("Audio-Visual", "Comparative"),
-    ("Audio-Visual", "Temporal"),
-]
 TYPE_NAMES: list[str] = ["A-Count", "A-Comp", "V-Count", "V-Loc", "AV-Exist", "AV-Count", "AV-Loc", "AV-Comp", "AV-Temp"]
 MODALITIES: list[str] = ["Audio", "Visual", "Audio-Visual"]
 TYPE_INDEX: dict[tuple[str, str], int] = {t: i for i, t in enumerate(QUESTION_TYPES)}
-
-# The 8 question types of AVQA (Yang et al., ACM MM 2022), in the order of the official preprocessing's
-# QUESTION_CATEGORY_DICT (github.com/AlyssaYoung/AVQA, preprocess/preprocess_text/datautils/avqa.py).
-AVQA_TYPES: list[str] = ["Which", "Come From", "Happening", "Where", "Why", "Before Next", "When", "Used For"]
-
 
 @dataclass(frozen=True)
 class Taxonomy:
@@ -68,21 +55,9 @@ def taxonomy_of(type_names: Iterable[str]) -> Taxonomy:
     raise ValueError(f"question types {sorted(seen)} belong to no single taxonomy "
                      f"({ {t.name: list(t.names) for t in TAXONOMIES.values()} })")
 
-INSTRUMENTS: list[str] = [
-    "accordion", "acoustic_guitar", "bagpipe", "banjo", "bassoon", "cello", "clarinet", "congas", "drum",
-    "electric_bass", "erhu", "flute", "guzheng", "piano", "pipa", "saxophone", "suona", "trumpet", "tuba",
-    "ukulele", "violin", "xylophone",
-]
-NUMBER_WORDS: list[str] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                           "more than ten"]
-# The 42 answers of Music-AVQA (yes/no, 12 counts, 22 instruments, 3 positions, 2 settings, "simultaneously").
-ANSWERS: list[str] = ["yes", "no", *NUMBER_WORDS, *INSTRUMENTS, "left", "middle", "right", "indoor", "outdoor",
-                      "simultaneously"]
-
-MAX_QUESTION_LEN = 14
 MAX_OPTION_LEN = 8  # tokens kept per multiple-choice option (longer ones are cut; ``mcd data check`` warns)
 PAD, UNK = "<pad>", "<unk>"
-REQUIRED_KEYS = ("video_id", "type", "question_content", "templ_values", "anser")
+MAX_ANNOTATION_BYTES = 1 << 30  # an annotation file larger than 1 GiB is refused (the real ones are under 20 MB)
 
 
 @dataclass(frozen=True)
@@ -137,86 +112,105 @@ def tokenize(question: str, templ_values: list[str]) -> tuple[list[str], list[in
     return tokens, keywords
 
 
-def _parse_json_field(value, name: str):
-    if isinstance(value, list):  # v2.0 files sometimes hold real lists
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"field {name!r} should be a JSON string, got {type(value).__name__}")
+def has_words(tokens) -> bool:
+    """Whether some token holds a letter or a digit (a question of punctuation alone asks nothing)."""
+    return any(ch.isalnum() for t in tokens for ch in t)
+
+
+def _to_record(rec, answer: str) -> Record:
+    """A validated record (``mcd.data.schema``) tokenized into a ``Record``."""
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"field {name!r} is not valid JSON ({e.msg}): {value!r}")
-
-
-def require_keys(raw, keys, *, other: tuple[set, str, str]) -> None:
-    """A record must be an object with ``keys``; if it has the keys of the other format (``other`` = (its keys,
-    its name, its data.format)), the error says which ``data.format`` to set."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"record is a {type(raw).__name__}, not an object")
-    missing = [k for k in keys if k not in raw]
-    if missing:
-        other_keys, name, fmt = other
-        hint = f"; this looks like {name} record: set data.format={fmt}" if other_keys <= set(raw) else ""
-        raise ValueError(f"missing keys {missing}{hint}")
-
-
-def parse_record(raw: dict) -> Record:
-    """Parse one raw JSON record; raises ValueError with a plain reason."""
-    require_keys(raw, REQUIRED_KEYS, other=({"question_text", "multi_choice"}, "an AVQA (Yang et al.)", "avqa"))
-    qtype = _parse_json_field(raw["type"], "type")
-    if not (isinstance(qtype, list) and len(qtype) == 2 and tuple(qtype) in TYPE_INDEX):
-        raise ValueError(f"unknown question type {raw['type']!r}; expected one of {[list(t) for t in QUESTION_TYPES]}")
-    values = _parse_json_field(raw["templ_values"], "templ_values")
-    if not all(isinstance(v, str) for v in values):
-        raise ValueError(f"templ_values must be strings: {values!r}")
-    tokens, keywords = tokenize(str(raw["question_content"]), values)
+        tokens, keywords = tokenize(rec.question_content, rec.templ_values)
+    except ValueError as e:
+        raise RecordError([("question_content", str(e))]) from None
+    if not has_words(tokens):
+        raise RecordError([("question_content", f"has no words: {rec.question_content!r}")])
     if len(tokens) > MAX_QUESTION_LEN:
-        raise ValueError(f"question has {len(tokens)} tokens, more than {MAX_QUESTION_LEN}")
-    options = raw.get("options", ())
+        raise RecordError([("question_content", f"has {len(tokens)} tokens, more than {MAX_QUESTION_LEN}")])
     return Record(
-        video_id=str(raw["video_id"]),
-        question_id=raw.get("question_id", -1),
-        qtype=TYPE_INDEX[tuple(qtype)],
-        question=str(raw["question_content"]),
-        templ_values=tuple(values),
-        answer=str(raw["anser"]),
+        video_id=rec.video_id,
+        question_id=rec.question_id if rec.question_id is not None else -1,
+        qtype=TYPE_INDEX[tuple(rec.type)],
+        question=rec.question_content,
+        templ_values=tuple(rec.templ_values),
+        answer=answer,
         tokens=tuple(tokens),
         keyword_pos=tuple(keywords),
-        options=tuple(options),
     )
 
 
-def read_json_list(path: Path) -> list:
+def parse_record(raw, *, answers: Collection[str] | None = ANSWER_SET) -> Record:
+    """Parse one raw Music-AVQA record (checked by ``mcd.data.schema``); raises RecordError (a ValueError) naming
+    each field at fault. ``answers`` is the answer set (None: any well-formed answer, for data of your own)."""
+    rec = validate_music_avqa(raw, answers=answers)
+    return _to_record(rec, rec.anser)
+
+
+def parse_question(video_id, qtype: str, question, values) -> Record:
+    """A question asked on the command line (``mcd answer --question``), checked like a record; no answer."""
+    names = {"/".join(t): t for t in QUESTION_TYPES} | dict(zip(TYPE_NAMES, QUESTION_TYPES))
+    if qtype not in names:
+        raise RecordError([("type", f"must be one of {sorted(names)}, got {qtype!r}")])
+    raw = {"video_id": video_id, "type": list(names[qtype]), "question_content": question,
+           "templ_values": list(values)}
+    return _to_record(validate_music_avqa(raw, labelled=False), "")
+
+
+def read_json(path: Path, what: str = "annotation file"):
+    """The JSON in ``path``; a DataError naming the file for anything that keeps it from being read: missing, not a
+    regular file (a FIFO would block), unreadable, too large, not UTF-8, not JSON, nested too deeply."""
     path = Path(path)
     if not path.exists():
-        raise DataError(path, None, "annotation file not found")
+        raise DataError(path, None, f"{what} not found")
+    if not path.is_file():
+        raise DataError(path, None, f"{what} is not a regular file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_ANNOTATION_BYTES:
+            raise DataError(path, None, f"{what} is {size} bytes, more than {MAX_ANNOTATION_BYTES} (refused)")
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, None, f"{what} cannot be read ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(path, None, f"not UTF-8 text (byte {e.start}: {data[e.start:e.start + 4]!r})") from None
+    try:
+        return parse_json(text)
     except json.JSONDecodeError as e:
-        raise DataError(path, None, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+        raise DataError(path, None, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise DataError(path, None, "not valid JSON here: nested too deeply to read") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise DataError(path, None, f"not valid JSON here ({e})") from None
+
+
+def read_json_list(path: Path) -> list:
+    data = read_json(path)
     if not isinstance(data, list):
-        raise DataError(path, None, f"expected a JSON list of records, got {type(data).__name__}")
+        raise DataError(path, None, f"expected a JSON list of records, got {json_kind(data)}")
     return data
 
 
 def load_records(path: Path, *, collect: list | None = None, indices: list | None = None,
-                 parse: Callable[[dict], Record] = parse_record) -> list[Record]:
-    """Read an annotation file. Bad records raise DataError naming the file and record, or, when ``collect``
-    is a list, are appended to it and skipped (``mcd data check`` uses this to report every problem); then
-    ``indices`` receives each kept record's position in the file. ``parse`` reads one record (Music-AVQA's
-    ``parse_record`` by default; AVQA's is ``mcd.data.avqa.parse_avqa_record``)."""
+                 parse: Callable[[dict], Record] = parse_record, id_key: str = "question_id") -> list[Record]:
+    """Read an annotation file. Bad records raise DataError naming the file, record and field, or, when ``collect``
+    is a list, every problem is appended to it and the record skipped (``mcd data check`` uses this to report every
+    problem); then ``indices`` receives each kept record's position in the file. ``parse`` reads one record
+    (Music-AVQA's ``parse_record`` by default; AVQA's is ``mcd.data.avqa.parse_avqa_record``); ``id_key`` the key
+    of the record's id, which errors show when it is a valid id."""
     records = []
     for i, raw in enumerate(read_json_list(path)):
         try:
             records.append(parse(raw))
             if indices is not None:
                 indices.append(i)
-        except ValueError as e:
-            qid = raw.get("question_id", raw.get("id")) if isinstance(raw, dict) else None
-            err = DataError(path, i, str(e), question_id=qid)
+        except RecordError as e:
+            qid = record_id(raw, id_key)
+            errors = [DataError(path, i, reason, question_id=qid, field=field) for field, reason in e.problems]
             if collect is None:
-                raise err from None
-            collect.append(err)
+                raise errors[0] from None
+            collect.extend(errors)
     return records
 
 
@@ -263,4 +257,10 @@ class Vocab:
 
     @classmethod
     def load(cls, path: Path) -> "Vocab":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """A run's vocab.json, checked (``mcd.data.schema.VocabFile``): a DataError naming the file and field."""
+        data = read_json(path, "vocabulary file")
+        try:
+            return cls.from_dict(VocabFile.check(data).model_dump())
+        except RecordError as e:
+            field, reason = e.problems[0]
+            raise DataError(path, None, reason, field=field) from None

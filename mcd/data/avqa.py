@@ -13,7 +13,7 @@ verified against public sources and what was not):
   ``answer`` is the 0-based index of the correct entry of ``multi_choice``; ``question_type`` is one of
   ``AVQA_TYPES``. Required: ``video_name``, ``question_text``, ``multi_choice``, ``answer``, ``question_type``;
   ``id`` (the question id), ``video_id`` (an integer id the official code uses to index its h5 feature files) and
-  ``question_relation`` are optional and carried along.
+  ``question_relation`` are optional and carried along. What each field may hold is ``mcd.data.schema.AVQARecord``.
 - ``{root}/feats/{set}/{video_name}.npy``: per-second ``[T, C]`` arrays, as for Music-AVQA (the release's own
   features come as h5 files keyed by ``video_id``; they have to be written out per video first).
 
@@ -27,11 +27,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mcd.data.annotations import AVQA_TYPES, Record, load_records, require_keys
+from mcd.data.annotations import AVQA_TYPES, Record, has_words, load_records
 from mcd.data.layout import OFFICIAL_FILES
+from mcd.data.schema import NUM_OPTIONS, RecordError, validate_avqa  # noqa: F401 (NUM_OPTIONS: re-exported)
 
-NUM_OPTIONS = 4
-REQUIRED_KEYS = ("video_name", "question_text", "multi_choice", "answer", "question_type")
 SPLIT_FILES = OFFICIAL_FILES["avqa"]
 TYPE_INDEX = {name: i for i, name in enumerate(AVQA_TYPES)}
 _TOKEN = re.compile(r"[\w']+|[^\w\s]")
@@ -54,60 +53,37 @@ def normalise_option(option: str) -> str:
     return " ".join(tokenize_text(option))
 
 
-def _answer_index(value) -> int:
-    """The official preprocessing casts ``answer`` with int(), so an integer or a string of digits is accepted."""
-    if isinstance(value, bool):
-        raise ValueError(f"answer must be an option index (an integer), got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise ValueError(f"answer must be an option index (an integer), got {value!r}")
-
-
 def parse_avqa_record(raw: dict) -> Record:
-    """Parse one AVQA record; raises ValueError with a plain reason (``load_records`` adds file and record)."""
-    require_keys(raw, REQUIRED_KEYS, other=({"question_content", "anser"}, "a Music-AVQA", "music_avqa"))
-    qtype = raw["question_type"]
-    if qtype not in TYPE_INDEX:
-        raise ValueError(f"unknown question type {qtype!r}; expected one of {AVQA_TYPES}")
-    options = raw["multi_choice"]
-    if not isinstance(options, list):
-        raise ValueError(f"multi_choice must be a list of {NUM_OPTIONS} options, got {type(options).__name__}")
-    if len(options) != NUM_OPTIONS:
-        raise ValueError(f"expected {NUM_OPTIONS} options in multi_choice, got {len(options)}: {options!r}")
-    bad = [o for o in options if not isinstance(o, str) or not tokenize_text(o)]
-    if bad:
-        raise ValueError(f"options must be non-empty strings, got {bad!r} in {options!r}")
-    normalised = [normalise_option(o) for o in options]
-    if len(set(normalised)) != len(normalised):
-        raise ValueError(f"options are not distinct once lower-cased and tokenized: {options!r} "
-                         f"(the correct one could not be told apart)")
-    answer = _answer_index(raw["answer"])
-    if not 0 <= answer < NUM_OPTIONS:
-        raise ValueError(f"answer index {answer} is out of range for {NUM_OPTIONS} options (0..{NUM_OPTIONS - 1})")
-    question = raw["question_text"]
-    if not isinstance(question, str) or not question_tokens(question):
-        raise ValueError(f"question_text must be a non-empty string, got {question!r}")
-    video = raw["video_name"]
-    if not isinstance(video, str) or not video or "/" in video:
-        raise ValueError(f"video_name must be a non-empty file name, got {video!r}")
-    relation = raw.get("question_relation", "")
+    """Parse one AVQA record (checked by ``mcd.data.schema``); raises RecordError (a ValueError) naming each field at
+    fault (``load_records`` adds the file and record)."""
+    rec = validate_avqa(raw)
+    problems = []
+    question = question_tokens(rec.question_text)
+    if not has_words(question):
+        problems.append(("question_text", f"has no words: {rec.question_text!r}"))
+    empty = [i for i, o in enumerate(rec.multi_choice) if not has_words(tokenize_text(o))]
+    problems += [(f"multi_choice[{i}]", f"has no words: {rec.multi_choice[i]!r}") for i in empty]
+    normalised = [normalise_option(o) for o in rec.multi_choice]
+    if not empty and len(set(normalised)) != len(normalised):
+        problems.append(("multi_choice", f"options are not distinct once lower-cased and tokenized: "
+                                         f"{rec.multi_choice!r} (the correct one could not be told apart)"))
+    if problems:
+        raise RecordError(problems)
     return Record(
-        video_id=video,
-        question_id=raw.get("id", -1),
-        qtype=TYPE_INDEX[qtype],
-        question=question,
+        video_id=rec.video_name,
+        question_id=rec.id if rec.id is not None else -1,
+        qtype=TYPE_INDEX[rec.question_type],
+        question=rec.question_text,
         templ_values=(),
-        answer=normalised[answer],
-        tokens=tuple(question_tokens(question)),
+        answer=normalised[rec.answer],
+        tokens=tuple(question),
         keyword_pos=(),
         options=tuple(normalised),
         taxonomy="avqa",
-        relation=relation if isinstance(relation, str) else str(relation),
+        relation=rec.question_relation or "",
     )
 
 
 def load_avqa_records(path: Path, *, collect: list | None = None, indices: list | None = None) -> list[Record]:
     """Read an AVQA annotation file; bad input raises DataError naming the file and record (see load_records)."""
-    return load_records(path, collect=collect, indices=indices, parse=parse_avqa_record)
+    return load_records(path, collect=collect, indices=indices, parse=parse_avqa_record, id_key="id")

@@ -6,11 +6,13 @@ one permutation and a few ``index_select`` calls. The question type travels with
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from mcd.data.annotations import MAX_OPTION_LEN, MAX_QUESTION_LEN, TAXONOMIES, Record, Vocab, load_records
+from mcd.data.annotations import (ANSWER_SET, MAX_OPTION_LEN, MAX_QUESTION_LEN, TAXONOMIES, Record, Vocab, load_records,
+                                  parse_record)
 from mcd.data.features import load_feature_set
 from mcd.data.layout import split_files
 from mcd.errors import DataError
@@ -58,22 +60,30 @@ def read_split_records(data_cfg, split: str, *, collect: list | None = None) -> 
 
 
 def record_loader(data_cfg):
-    """The annotation reader of ``data_cfg.format``: Music-AVQA's ``load_records`` or AVQA's."""
+    """The annotation reader of ``data_cfg.format``: Music-AVQA's ``load_records`` (its answers checked against the
+    data set's answer set, unless ``data.allow_new_answers``) or AVQA's (answers are option indices)."""
     if getattr(data_cfg, "format", "music_avqa") == "avqa":
         from mcd.data.avqa import load_avqa_records
         return load_avqa_records
-    return load_records
+    answers = None if getattr(data_cfg, "allow_new_answers", False) else ANSWER_SET
+    return partial(load_records, parse=partial(parse_record, answers=answers))
 
 
 def read_with_origin(data_cfg, split, collect=None):
-    """Records of a split and, for each, (file, index in that file), so that errors can name the record."""
+    """Records of a split and, for each, (file, index in that file), so that errors can name the record. With
+    ``collect`` a list, every problem (a bad record, an unreadable file) is appended to it and the rest is read."""
     files = split_files(data_cfg, split)
     load = record_loader(data_cfg)
     records: list[Record] = []
     origin: list[tuple[Path, int]] = []
     for f in files:
         kept: list[int] = []
-        records += load(f, collect=collect, indices=kept)
+        try:
+            records += load(f, collect=collect, indices=kept)
+        except DataError as e:  # the file as a whole: with ``collect``, said and skipped; the others are read
+            if collect is None:
+                raise
+            collect.append(e)
         origin += [(f, i) for i in kept]
     return files, records, origin
 
@@ -139,10 +149,10 @@ def make_split(name, files, records, origin, vocab: Vocab, video_ids, features, 
                                 question_id=r.question_id)
             labels.append(r.options.index(r.answer))
         else:
-            if r.answer not in vocab.answer_index:
-                raise DataError(*origin[i], f"answer {r.answer!r} is outside the answer vocabulary built on train "
-                                            f"({len(vocab.answers)} answers)", question_id=r.question_id)
-            labels.append(vocab.encode_answer(r.answer))
+            # An answer of the data set that train never held has no class: no model trained on this train split
+            # can give it, so it is scored as wrong (label -1; ``mcd data check`` warns). Answers outside the data
+            # set's answer set never get here: the schema refuses them.
+            labels.append(vocab.answer_index.get(r.answer, -1))
     row = {v: i for i, v in enumerate(video_ids)}
     options = None
     if multiple_choice:
