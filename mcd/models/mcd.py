@@ -213,9 +213,15 @@ class _CrossMix(torch.autograd.Function):
     Two batched matmuls against the saved W replace the D x D gradient, its transposed copy and the softmax
     backward, which dominate the old backward (memory-bound passes over a [B, D, D] tensor). Not twice
     differentiable.
+
+    Under CUDA autocast the forward's ops run in the dtypes autocast gives them (the matmuls in bf16, the softmax
+    in float32), as the graph it replaces would, and ``custom_bwd`` runs the backward under the same autocast
+    state, so the bf16 gradient meets the float32 ``w`` in an autocast matmul instead of a dtype error
+    (``tests/test_cuda_autocast.py`` emulates this on CPU).
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda")
     def forward(ctx, f: torch.Tensor, q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         w = torch.softmax(q.transpose(1, 2) @ r, dim=-1)         # [B, D(i), D(j)], logits q_i r_j
         out = f @ w.transpose(1, 2)                              # f x W^cross   [B, T, D]
@@ -224,6 +230,7 @@ class _CrossMix(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, g: torch.Tensor):
         f, q, r, w, out = ctx.saved_tensors
         t = f.size(1)
