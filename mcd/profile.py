@@ -698,6 +698,7 @@ def make_dummy_batch(
         "question": question.long(),
         "keyword_mask": keyword,
         "qtype": torch.randint(0, dims.num_qtypes, (b,), generator=g),
+        "video": torch.arange(b),                                  # every sample its own (random) video
     })
 
     if options is None:

@@ -43,6 +43,7 @@ def make_batch(dims: InputDims = DIMS, seed: int = 0, b: int = B) -> dict:
         "keyword_mask": keyword_mask,
         "qtype": torch.arange(b) % dims.num_qtypes,
         "label": torch.randint(0, dims.num_options or dims.num_answers, (b,), generator=g),
+        "video": torch.arange(b),
     }
     if dims.patch_dim is not None:
         batch["patches"] = torch.randn(b, T, dims.num_patches, dims.patch_dim, generator=g)

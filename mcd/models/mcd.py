@@ -24,9 +24,11 @@ The classes are named after the paper's modules:
 Every decision the paper leaves open is listed, with its reason, in ``book/notes/mcd_decisions.md``. The ablation
 switches of Tables VI-X and Fig. 4 are fields of ``MCDConfig`` (defaults = the paper's full model); the dicts
 ``ATTENTION_VARIANTS``, ``LEF_VARIANTS``, ``LOSS_VARIANTS``, ``TEXT_VARIANTS`` and ``LATE_FUSION_VARIANTS`` map the
-rows of those tables to config overrides.
+rows of those tables to config overrides, and ``CROSS_WEIGHT_VARIANTS`` the readings of W^cross (decision 9).
 
 Auxiliary losses are computed in training mode only (``eval_losses=True`` computes them in eval mode as well).
+The InfoNCE losses of Eq. 11 and 13 leave other questions about the same video (``batch['video']``) out of the
+negatives, and under torch.distributed take their negatives from every rank's batch.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
@@ -100,6 +103,7 @@ class MCDConfig:
     contrast_normalize: bool = True   # Eq. 13 ||m_v||^T ||m_a||: L2-normalised (cosine) dot product
     project_question: bool = False    # also pass f^_q through Theta (Eq. 11 applies Theta to F_j only)
     symmetric_nce: bool = False    # average both InfoNCE directions (Eq. 11/13 anchor on f^_q / m_v only)
+    mask_same_video: bool = True   # Eq. 11/13: other questions about the same video (batch['video']) are no negatives
     eval_losses: bool = False      # compute the auxiliary losses in eval mode too
     # Fig. 4: decision-level (late) fusion, off in MCD
     late_fusion: str = "none"      # none | concat | add
@@ -179,6 +183,14 @@ TEXT_VARIANTS: dict[str, dict] = {
     "LSTM w/ T": {"text_encoder": "lstm", "text_objects": True},
     "Bi-LSTM w/o T": {"text_encoder": "bilstm", "text_objects": False},
     "Bi-LSTM w/ T": {"text_encoder": "bilstm", "text_objects": True},
+}
+
+# How W^cross (D x D) comes from the 1 x D cross-attention result r of Eq. 2-3 (decision 9; mcd.models.diagnostics
+# measures how degenerate each reading is)
+CROSS_WEIGHT_VARIANTS: dict[str, dict] = {
+    "projected": {"cross_weights": "projected"},   # diag(r) W_c, a learned D x D per branch (the default)
+    "outer": {"cross_weights": "outer"},           # softmax_j(q_i r_j): uniform at initialisation
+    "diag": {"cross_weights": "diag"},             # diag(r): a channel gate
 }
 
 # Fig. 4 / Fig. 5: (a) no decision-level fusion, (b) concatenation or element-wise add with F_a, F_v or both
@@ -365,10 +377,15 @@ class _ABBranch(nn.Module):
         else:
             self.ffn = self.bn_ffn = None
 
+    def cross_attention(self, g: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """phi_cross(G, f, f) of Eq. 1 with the other modality's global query G [B, 1, D]: the projected query
+        q = G W^Q and the attention result r, both [B, 1, D]."""
+        q, att = self.cross_attn.global_weights(g, f)
+        return q, self.cross_attn._project_out(self.cross_attn.pool_values(att, f))
+
     def cross_feature(self, g: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """f_cross = f x W^cross, W^cross from phi_cross(G, f, f) with the other modality's global query G [B, 1, D]."""
-        q, att = self.cross_attn.global_weights(g, f)
-        r = self.cross_attn._project_out(self.cross_attn.pool_values(att, f))  # Eq. 1 result [B, 1, D]
+        q, r = self.cross_attention(g, f)                        # Eq. 1 with the global query
         if self.cross_weights == "projected":
             return self.cross_proj(f * r)                        # f x W^cross, W^cross = diag(r) W_c^T
         if self.cross_weights == "diag":
@@ -549,16 +566,56 @@ class MutualCorrelationModule(nn.Module):
         return MCMOutput(fq_hat, F_a, F_v, cross_a, cross_v, clues_a=idx[B:], clues_v=idx[:B])
 
 
+def process_group() -> tuple[int, int]:
+    """(rank, world size) of torch.distributed's default group; (0, 1) outside torch.distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's x concatenated along the batch, in rank order. Float tensors keep their gradient: the backward
+    of torch.distributed.nn's all_gather sums every rank's gradient into the rank that owns the rows."""
+    import torch.distributed.nn.functional as dist_nn    # only under torch.distributed (not in every build)
+    if x.is_floating_point():
+        return torch.cat(dist_nn.all_gather(x), dim=0)
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x)
+    return torch.cat(parts, dim=0)
+
+
 def info_nce(anchor: torch.Tensor, positive: torch.Tensor, tau: float, normalize: bool = True,
-             symmetric: bool = False) -> torch.Tensor:
-    """-log p(i | i) over the batch: positives on the diagonal, the other samples' embeddings are the negatives."""
+             symmetric: bool = False, video: torch.Tensor | None = None, gather: bool = False) -> torch.Tensor:
+    """InfoNCE, -log p(i | i), averaged over the anchors: the positive of anchor i is positive[i], its negatives are
+    the other samples' positives.
+
+    ``video`` [B] (each sample's video): the other samples of anchor i's video (other questions about it, whose
+    audio-visual features are identical to i's) are no negatives; they leave the denominator (``mask_same_video``).
+    ``gather``, under torch.distributed: the positives (and, for ``symmetric``, the anchors) and videos of every rank
+    are gathered, with gradient, so the negatives come from the global batch. Each rank averages over its own
+    anchors and DDP averages the ranks' gradients, so the loss and the gradients are those of one process holding
+    the global batch. Every rank must hold the same number of samples (the trainer's batches do).
+    """
     if normalize:
         anchor, positive = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1)
-    logits = anchor @ positive.t() / tau
-    target = torch.arange(logits.size(0), device=logits.device)
-    loss = F.cross_entropy(logits, target)
+    rank, world = process_group() if gather else (0, 1)
+    everyone = _all_ranks if world > 1 else (lambda x: x)
+    b = anchor.size(0)
+    target = torch.arange(b, device=anchor.device) + rank * b          # where each anchor's positive sits
+    same = None
+    if video is not None:
+        same = video[:, None] == everyone(video)[None, :]               # [b, B_global]
+        same[torch.arange(b, device=anchor.device), target] = False     # the positive stays
+
+    def nce(a: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        logits = a @ candidates.t() / tau
+        if same is not None:
+            logits = logits.masked_fill(same, float("-inf"))
+        return F.cross_entropy(logits, target)
+
+    loss = nce(anchor, everyone(positive))
     if symmetric:
-        loss = 0.5 * (loss + F.cross_entropy(logits.t(), target))
+        loss = 0.5 * (loss + nce(positive, everyone(anchor)))
     return loss
 
 
@@ -572,20 +629,28 @@ class SemanticApproximation(nn.Module):
         need_theta = cfg.loss_distill_v or cfg.loss_distill_a
         self.theta = nn.Linear(cfg.dim, cfg.dim) if need_theta else None   # shared latent-space projection
 
-    def forward(self, fq_hat, F_v, F_a, cross_v: list, cross_a: list) -> dict[str, torch.Tensor]:
+    def forward(self, fq_hat, F_v, F_a, cross_v: list, cross_a: list,
+                video: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``video`` [B]: same-video pairs are no negatives (None: every other sample is one). In training, under
+        torch.distributed, the negatives come from every rank (see ``info_nce``)."""
         cfg, losses = self.cfg, {}
+        nce = dict(symmetric=cfg.symmetric_nce, video=video, gather=self.training)
         if self.theta is not None:
             anchor = self.theta(fq_hat) if cfg.project_question else fq_hat
             for key, on, F_j in (("distill_v", cfg.loss_distill_v, F_v), ("distill_a", cfg.loss_distill_a, F_a)):
                 if on:                                                       # Eq. 11 (cosine / tau)
-                    losses[key] = cfg.lambda_distill * info_nce(anchor, self.theta(F_j), cfg.tau, True,
-                                                                cfg.symmetric_nce)
+                    losses[key] = cfg.lambda_distill * info_nce(anchor, self.theta(F_j), cfg.tau, True, **nce)
         if cfg.loss_contrast_av and cross_v and cross_a:
-            m_v = torch.stack([temporal_mean(c) for c in cross_v]).sum(0)    # Eq. 12
-            m_a = torch.stack([temporal_mean(c) for c in cross_a]).sum(0)
+            m_v, m_a = audio_visual_means(cross_v, cross_a)                  # Eq. 12
             losses["contrast_av"] = cfg.lambda_av * info_nce(m_v, m_a, cfg.tau, cfg.contrast_normalize,
-                                                             cfg.symmetric_nce)   # Eq. 13, weighted (Eq. 14)
+                                                             **nce)          # Eq. 13, weighted (Eq. 14)
         return losses
+
+
+def audio_visual_means(cross_v: list, cross_a: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 12: m_j = the sum over the N blocks of the time-mean of f_j-cross, [B, D] each."""
+    return (torch.stack([temporal_mean(c) for c in cross_v]).sum(0),
+            torch.stack([temporal_mean(c) for c in cross_a]).sum(0))
 
 
 class LateFusion(nn.Module):
@@ -632,5 +697,11 @@ class MCD(nn.Module):
             logits = self.head(z)                                          # the prediction head on f^_q alone
         losses = {}
         if self.sa is not None and (self.training or self.cfg.eval_losses):
-            losses = self.sa(m.fq_hat, m.F_v, m.F_a, m.cross_v, m.cross_a)
+            video = None
+            if self.cfg.mask_same_video:
+                if "video" not in batch:
+                    raise ValueError("MCD: mask_same_video needs batch['video'] (long [B], each sample's video; "
+                                     "Split.batch gives it), or set model.mcd.mask_same_video=false")
+                video = batch["video"]
+            losses = self.sa(m.fq_hat, m.F_v, m.F_a, m.cross_v, m.cross_a, video)
         return ModelOutput(logits, losses, {"clues_v": m.clues_v, "clues_a": m.clues_a})
