@@ -28,7 +28,6 @@ backward thread.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import pkgutil
 

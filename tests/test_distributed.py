@@ -22,7 +22,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
-import mcd.models.mcd as mcd_module
+import mcd.models.contrastive as contrastive
 from mcd.data.datasets import batches
 from mcd.models.base import InputDims
 from mcd.models.mcd import MCD, MCDConfig
@@ -100,10 +100,10 @@ def _worker(rank: int, world: int, init_file: str, result_file: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         gathered = one_step(rank, world)
-        group = mcd_module.process_group
-        mcd_module.process_group = lambda: (0, 1)     # the control: each rank's InfoNCE sees its own samples only
+        group = contrastive.process_group
+        contrastive.process_group = lambda: (0, 1)     # the control: each rank's InfoNCE sees its own samples only
         per_rank = one_step(rank, world)
-        mcd_module.process_group = group
+        contrastive.process_group = group
         if rank == 0:
             torch.save((gathered, per_rank), result_file)
     finally:
