@@ -177,7 +177,8 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
     if world > 1:
         if t.sync_bn and device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)   # BN statistics over the global batch
-        elif t.sync_bn and rank == 0:    # torch's SyncBatchNorm has no CPU kernels
+        elif t.sync_bn and rank == 0 and any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules()):
+            # torch's SyncBatchNorm has no CPU kernels
             warnings.warn("train.sync_bn applies on CUDA only; on CPU every process normalises with its own "
                           "BatchNorm statistics", stacklevel=2)
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
