@@ -99,7 +99,7 @@ class TrainConfig:
     """The paper's recipe by default: Adam, lr 1e-3, x0.1 every 8 epochs, 30 epochs, batch 64."""
 
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int = 64         # the global batch: with N processes each takes batch_size / N (N must divide it)
     lr: float = 1e-3
     lr_step: int = 8
     lr_gamma: float = 0.1
@@ -110,6 +110,7 @@ class TrainConfig:
     device: str = "auto"         # auto | cpu | cuda | cuda:N
     precision: str = "fp32"      # fp32 | bf16 (autocast on CUDA; elsewhere fp32, with a warning)
     compile: bool = False        # torch.compile the model
+    sync_bn: bool = True         # several CUDA processes: BatchNorm statistics over the global batch (SyncBatchNorm)
     threads: int | None = None   # torch CPU threads (None: torch's default)
     select: str = "val"          # val: keep the best-on-val weights; last: the last epoch's (val was trained on)
     eval_test_each_epoch: bool = True  # record test accuracy per epoch (Fig. 5); selection still uses val only

@@ -240,8 +240,12 @@ def make_dummy_batch(dims: InputDims, batch_size: int, *, patches: bool = False,
         n = int(lengths[i])
         k = int(torch.randint(1, min(2, n) + 1, (1,), generator=g))
         keyword[i, torch.randperm(n, generator=g)[:k]] = True
-    batch.update({"question": question.long(), "keyword_mask": keyword,
-                  "qtype": torch.randint(0, dims.num_qtypes, (b,), generator=g)})
+    batch.update({
+        "question": question.long(),
+        "keyword_mask": keyword,
+        "qtype": torch.randint(0, dims.num_qtypes, (b,), generator=g),
+        "video": torch.arange(b),                                  # every sample its own (random) video
+    })
 
     if options is None:
         n_opt = dims.num_options

@@ -347,6 +347,44 @@ def accuracy_by_split(results: dict[str, list[Run]], *, splits=("train", "val", 
     return pd.DataFrame(rows).set_index(["model", "split"])
 
 
+def cross_weight_measurements(results: dict[str, list[Run]], *, split: str = "val", batch_size: int = 64,
+                              seed: int = 0) -> pd.DataFrame:
+    """``mcd.models.diagnostics.cross_weight_diagnostics`` of every MCD run, at initialisation (the weights its seed
+    draws, as the trainer draws them) and trained (its best checkpoint), on one batch of ``split``: the first
+    ``batch_size`` questions of a ``seed``-ed permutation. One row per (variant, seed, state)."""
+    import torch
+
+    from mcd.data.datasets import batches, input_dims, load_split
+    from mcd.inference import load_model, load_run
+    from mcd.models.diagnostics import cross_weight_diagnostics
+    from mcd.models.registry import build_model
+    rows = []
+    for label, rs in results.items():
+        for run in rs:
+            cfg, vocab, _ = load_run(run.path)
+            data = load_split(cfg.data, split, vocab, progress=False)
+            batch = data.batch(next(batches(len(data), batch_size, shuffle=True, seed=seed)))
+            torch.manual_seed(cfg.train.seed)
+            initial = build_model(cfg.model, input_dims(data, vocab))
+            for state, model in (("initialisation", initial), ("trained", load_model(cfg, vocab, run, data))):
+                rows.append({"variant": label, "seed": run.seed, "state": state,
+                             **cross_weight_diagnostics(model, batch)})
+    return pd.DataFrame(rows)
+
+
+def same_video_pairs_per_batch(profile: str, *, overrides: list[str] | None = None, epochs: int = 1) -> float:
+    """The mean number of pairs of questions about the same video in a training batch of ``profile`` (the false
+    negatives of Eq. 11 and 13 without ``mask_same_video``), over the trainer's batches of the first ``epochs``."""
+    from mcd.data.datasets import batches, build_vocab, load_split
+    from mcd.models.diagnostics import same_video_pairs
+    cfg = experiment(profile, "mcd", overrides=overrides)
+    split = load_split(cfg.data, "train", build_vocab(cfg.data), progress=False)
+    counts = [same_video_pairs(split.video_index[idx]) for epoch in range(epochs)
+              for idx in batches(len(split), cfg.train.batch_size, shuffle=True,
+                                 seed=cfg.train.seed * 100_003 + epoch)]
+    return float(np.mean(counts))
+
+
 def association_block_parts(overrides: list[str] | None = None) -> pd.Series:
     """Parameters of ONE MCD association block, by part, the audio and visual branches summed, at the config's
     width (the paper's D = 512 unless ``overrides`` change it). Every part is an ``nn.Linear`` or

@@ -8,8 +8,12 @@ epoch trains, evaluates val (and test, for the curves of Fig. 5; selection never
 evaluated once on val and test, and DONE is written last.
 
 Several GPUs (or CPU processes with gloo): launch with ``torchrun --nproc_per_node=N -m mcd train ...``.
-Every rank trains on its share of each epoch's permutation; losses and accuracies are summed across ranks; only
-rank 0 writes files.
+``train.batch_size`` is the global batch: each step, every rank takes batch_size / N samples of the epoch's
+permutation, and together they take the samples one process would (when N divides the split; otherwise the
+last step repeats a few samples, as DistributedSampler does). DDP averages the gradients, MCD's InfoNCE
+gathers its negatives from every rank, and on CUDA ``train.sync_bn`` computes the BatchNorm statistics over the
+global batch, so N processes train the model one process trains (to float rounding; ``tests/test_distributed.py``).
+Losses and accuracies are summed across ranks; only rank 0 writes files.
 """
 from __future__ import annotations
 
@@ -90,6 +94,14 @@ def ensure_data(cfg: ExperimentConfig, rank: int, world: int) -> None:
                progress=cfg.train.progress, multiple_choice=cfg.data.format == "avqa")  # AVQA: its {split}_qa.json
     if world > 1:
         dist.barrier()
+
+
+def per_rank_batch(batch_size: int, world: int) -> int:
+    """Each rank's share of the global batch ``train.batch_size``."""
+    if batch_size % world:
+        raise TrainingError(f"train.batch_size={batch_size} is the global batch; it must be a multiple of the "
+                            f"number of processes ({world})")
+    return batch_size // world
 
 
 def unwrap(model):
@@ -182,6 +194,7 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
     t = cfg.train
     device = pick_device(t.device)
     rank, world, device = init_distributed(device)
+    rank_batch = per_rank_batch(t.batch_size, world)
     if t.threads:
         torch.set_num_threads(t.threads)
     if t.precision not in ("fp32", "bf16"):
@@ -235,6 +248,12 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
                                              "precision": "bf16" if amp is not None else "fp32",
                                              "input_dims": dims.__dict__})
     if world > 1:
+        if t.sync_bn and device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)   # BN statistics over the global batch
+        elif t.sync_bn and rank == 0 and any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules()):
+            # torch's SyncBatchNorm has no CPU kernels
+            warnings.warn("train.sync_bn applies on CUDA only; on CPU every process normalises with its own "
+                          "BatchNorm statistics", stacklevel=2)
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                           else None)
     net = torch.compile(model) if t.compile else model
@@ -245,9 +264,9 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
         t0 = time.time()
         loss_sum = correct = seen = 0.0
         # The order depends on (seed, epoch) only, so a resumed run sees the same batches.
-        steps = batches(len(train_split), t.batch_size, shuffle=True, seed=t.seed * 100_003 + epoch,
+        steps = batches(len(train_split), rank_batch, shuffle=True, seed=t.seed * 100_003 + epoch,
                         rank=rank, world=world)
-        bar = tqdm(steps, total=math.ceil(len(train_split) / world / t.batch_size), disable=not show, leave=False,
+        bar = tqdm(steps, total=math.ceil(len(train_split) / world / rank_batch), disable=not show, leave=False,
                    desc=f"{cfg.name} epoch {epoch + 1}/{t.epochs}")
         for step, idx in enumerate(bar):
             b = train_split.batch(idx, device)

@@ -43,6 +43,7 @@ def make_batch(dims: InputDims = DIMS, seed: int = 0, b: int = B) -> dict:
         "keyword_mask": keyword_mask,
         "qtype": torch.arange(b) % dims.num_qtypes,
         "label": torch.randint(0, dims.num_options or dims.num_answers, (b,), generator=g),
+        "video": torch.arange(b),
     }
     if dims.patch_dim is not None:
         batch["patches"] = torch.randn(b, T, dims.num_patches, dims.patch_dim, generator=g)
@@ -157,6 +158,48 @@ def test_info_nce():
     assert shuffled > 1.0
     uniform = info_nce(torch.ones(4, 3), torch.ones(4, 3), tau=0.1)
     torch.testing.assert_close(uniform, torch.log(torch.tensor(4.0)))
+
+
+def test_info_nce_leaves_same_video_pairs_out_of_the_negatives():
+    """mask_same_video: for anchor i the candidates are its positive and the samples of the other videos."""
+    torch.manual_seed(0)
+    anchor, positive = torch.randn(B, 8), torch.randn(B, 8)
+    video = torch.tensor([0, 1, 0, 2, 0, 1])
+    a, p = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1)
+    terms = []
+    for i in range(B):
+        keep = (video != video[i]) | (torch.arange(B) == i)
+        logits = a[i] @ p[keep].t() / 0.1
+        terms.append(logits.logsumexp(0) - logits[int(keep[:i].sum())])
+    torch.testing.assert_close(info_nce(anchor, positive, 0.1, video=video), torch.stack(terms).mean())
+    torch.testing.assert_close(info_nce(anchor, positive, 0.1, symmetric=True, video=video),
+                               0.5 * (info_nce(anchor, positive, 0.1, video=video)
+                                      + info_nce(positive, anchor, 0.1, video=video)))
+    # questions about one video have identical audio-visual features: perfect alignment costs nothing only when
+    # the copy is not counted as a negative (unmasked, each of the two copies ties with its positive: log 2)
+    x = torch.randn(3, 8)[[0, 1, 0, 2]]
+    assert info_nce(x, x, tau=0.01, video=torch.tensor([0, 1, 0, 2])) < 1e-3
+    torch.testing.assert_close(info_nce(x, x, tau=0.01), torch.log(torch.tensor(2.0)) / 2, atol=1e-3, rtol=0)
+
+
+def test_mcd_masks_same_video_pairs_and_asks_for_the_video():
+    batch = make_batch()
+    shared = dict(batch, video=torch.tensor([0, 1, 0, 2, 3, 1]))
+
+    def losses(b, **kw):
+        torch.manual_seed(0)
+        return MCD(cfg(eval_losses=True, **kw), DIMS).eval()(b).losses
+
+    masked, unmasked = losses(batch), losses(batch, mask_same_video=False)
+    for k in masked:                                            # every sample its own video: nothing to mask
+        torch.testing.assert_close(masked[k], unmasked[k])
+    for k, v in losses(shared).items():                         # shared videos: fewer negatives, another loss
+        assert not torch.allclose(v, masked[k]), k
+    no_video = {k: v for k, v in batch.items() if k != "video"}
+    with pytest.raises(ValueError, match=r"batch\['video'\]"):
+        MCD(cfg(), DIMS).train()(no_video)
+    assert set(MCD(cfg(mask_same_video=False), DIMS).train()(no_video).losses) == set(masked)
+    MCD(cfg(), DIMS).eval()(no_video)                           # inference needs no video
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -228,18 +228,6 @@ def test_missing_patches_is_a_clear_error(name):
         MODELS[name](InputDims(audio_dim=12, visual_dim=20, seconds=10, vocab_size=30, num_answers=7))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_question_padding_is_ignored(name):
-    """The LSTM reads the last real token and PSTP masks padding: the pad id after the end changes nothing."""
-    dims = dims_for()
-    model = MODELS[name](dims).eval()
-    batch = make_batch(dims)
-    longer = dict(batch)
-    longer["question"] = torch.cat([batch["question"], torch.zeros(6, 3, dtype=torch.long)], dim=1)
-    with torch.no_grad():
-        assert torch.allclose(model(longer).logits, model(batch).logits, atol=1e-5)
-
-
 def test_built_from_config_and_registry():
     cfg = load_config(None, ["model.name=pstp", "model.pstp.dim=32", "model.pstp.top_m=3",
                              "model.pstp.reason_heads=2"])

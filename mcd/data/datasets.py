@@ -43,7 +43,7 @@ class Split:
         vid = self.video_index[idx]
         out = {
             "question": self.question[idx], "keyword_mask": self.keyword_mask[idx],
-            "qtype": self.qtype[idx], "label": self.label[idx],
+            "qtype": self.qtype[idx], "label": self.label[idx], "video": vid,
         }
         for kind, feats in self.features.items():
             out[kind] = feats[vid]

@@ -11,6 +11,10 @@ A model is an ``nn.Module`` built as ``Model(config, dims)`` and called as ``mod
 - ``qtype``        long  [B]            question type index 0..8 (the order of ``QUESTION_TYPES``)
 - ``options``      long  [B, K, Lo]     answer options' tokens; present only for multiple-choice data (AVQA)
 - ``label``        long  [B]            the answer index (or the correct option); the trainer's, never read by models
+- ``video``        long  [B]            each sample's video (its row in the split's feature tensors): samples with the
+                                        same value are questions about the same video, with identical audio-visual
+                                        features. MCD reads it to keep them out of each other's InfoNCE negatives
+                                        (``MCDConfig.mask_same_video``); the other models ignore it
 
 It returns a ``ModelOutput``: answer logits and the auxiliary losses, already weighted, that the trainer adds to
 the answer cross-entropy.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mcd.models.base import InputDims
 
@@ -10,8 +11,12 @@ from mcd.models.base import InputDims
 class QuestionEncoder(nn.Module):
     """Word embedding -> (Bi-)LSTM with hidden size D (paper Sec. IV-A: "embedded by LSTM").
 
-    Returns the sentence vector read at each question's last real token (padding never enters it) and the
-    per-token outputs [B, L, D]. A Bi-LSTM's two directions are concatenated and projected back to D.
+    The questions are packed (``pack_padded_sequence``), so the LSTM never reads padding, in either direction:
+    the forward state ends at the last real token and the Bi-LSTM's backward direction starts there. Padding is
+    the token 0 after a question's last real token. Returns the sentence vector (the final hidden state of each
+    direction, concatenated) and the per-token outputs [B, L, D], exactly 0 at padding. A Bi-LSTM's two
+    directions are projected back to D. So the same question padded to any length gives the same embeddings.
+    An all-padding question is read as one pad token (whose embedding is 0).
     """
 
     def __init__(self, vocab_size: int, dim: int, bidirectional: bool = False):
@@ -22,15 +27,14 @@ class QuestionEncoder(nn.Module):
         self.bidirectional = bidirectional
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out, _ = self.lstm(self.embed(tokens))                      # [B, L, D or 2D]
-        last = (tokens != 0).sum(1).clamp(min=1) - 1                # index of the last real token
-        fwd = out.gather(1, last.view(-1, 1, 1).expand(-1, 1, out.size(-1))).squeeze(1)
-        if self.bidirectional:
-            d = out.size(-1) // 2
-            sentence = torch.cat([fwd[:, :d], out[:, 0, d:]], dim=-1)  # forward at the end, backward at the start
-        else:
-            sentence = fwd
-        return self.merge(sentence), self.merge(out)
+        real = tokens != 0
+        lengths = real.sum(1).clamp(min=1)
+        packed = pack_padded_sequence(self.embed(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, (h_n, _) = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))   # [B, L, D or 2D]
+        sentence = torch.cat(list(h_n), dim=-1)             # forward state at the end (+ backward at the start)
+        per_token = self.merge(out) * real.unsqueeze(-1).to(out.dtype)
+        return self.merge(sentence), per_token
 
 
 def temporal_mean(x: torch.Tensor) -> torch.Tensor:

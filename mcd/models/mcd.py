@@ -24,9 +24,11 @@ The classes are named after the paper's modules:
 Every decision the paper leaves open is listed, with its reason, in ``book/notes/mcd_decisions.md``. The ablation
 switches of Tables VI-X and Fig. 4 are fields of ``MCDConfig`` (defaults = the paper's full model); the dicts
 ``ATTENTION_VARIANTS``, ``LEF_VARIANTS``, ``LOSS_VARIANTS``, ``TEXT_VARIANTS`` and ``LATE_FUSION_VARIANTS`` map the
-rows of those tables to config overrides.
+rows of those tables to config overrides, and ``CROSS_WEIGHT_VARIANTS`` the readings of W^cross (decision 9).
 
 Auxiliary losses are computed in training mode only (``eval_losses=True`` computes them in eval mode as well).
+The InfoNCE losses of Eq. 11 and 13 leave other questions about the same video (``batch['video']``) out of the
+negatives, and under torch.distributed take their negatives from every rank's batch.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from mcd.models.base import InputDims, ModelOutput
+from mcd.models.contrastive import info_nce
 from mcd.models.layers import QuestionEncoder, temporal_mean
 
 _CHOICES = {
@@ -100,6 +103,7 @@ class MCDConfig:
     contrast_normalize: bool = True   # Eq. 13 ||m_v||^T ||m_a||: L2-normalised (cosine) dot product
     project_question: bool = False    # also pass f^_q through Theta (Eq. 11 applies Theta to F_j only)
     symmetric_nce: bool = False    # average both InfoNCE directions (Eq. 11/13 anchor on f^_q / m_v only)
+    mask_same_video: bool = True   # Eq. 11/13: other questions about the same video (batch['video']) are no negatives
     eval_losses: bool = False      # compute the auxiliary losses in eval mode too
     # Fig. 4: decision-level (late) fusion, off in MCD
     late_fusion: str = "none"      # none | concat | add
@@ -181,6 +185,14 @@ TEXT_VARIANTS: dict[str, dict] = {
     "Bi-LSTM w/ T": {"text_encoder": "bilstm", "text_objects": True},
 }
 
+# How W^cross (D x D) comes from the 1 x D cross-attention result r of Eq. 2-3 (decision 9; mcd.models.diagnostics
+# measures how degenerate each reading is)
+CROSS_WEIGHT_VARIANTS: dict[str, dict] = {
+    "projected": {"cross_weights": "projected"},   # diag(r) W_c, a learned D x D per branch (the default)
+    "outer": {"cross_weights": "outer"},           # softmax_j(q_i r_j): uniform at initialisation
+    "diag": {"cross_weights": "diag"},             # diag(r): a channel gate
+}
+
 # Fig. 4 / Fig. 5: (a) no decision-level fusion, (b) concatenation or element-wise add with F_a, F_v or both
 LATE_FUSION_VARIANTS: dict[str, dict] = {"none": {"late_fusion": "none"}} | {
     f"{mode} {mods}": {"late_fusion": mode, "late_fusion_modalities": mods}
@@ -213,9 +225,15 @@ class _CrossMix(torch.autograd.Function):
     Two batched matmuls against the saved W replace the D x D gradient, its transposed copy and the softmax
     backward, which dominate the old backward (memory-bound passes over a [B, D, D] tensor). Not twice
     differentiable.
+
+    Under CUDA autocast the forward's ops run in the dtypes autocast gives them (the matmuls in bf16, the softmax
+    in float32), as the graph it replaces would, and ``custom_bwd`` runs the backward under the same autocast
+    state, so the bf16 gradient meets the float32 ``w`` in an autocast matmul instead of a dtype error
+    (``tests/test_cuda_autocast.py`` emulates this on CPU).
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda")
     def forward(ctx, f: torch.Tensor, q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         w = torch.softmax(q.transpose(1, 2) @ r, dim=-1)         # [B, D(i), D(j)], logits q_i r_j
         out = f @ w.transpose(1, 2)                              # f x W^cross   [B, T, D]
@@ -224,6 +242,7 @@ class _CrossMix(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, g: torch.Tensor):
         f, q, r, w, out = ctx.saved_tensors
         t = f.size(1)
@@ -358,10 +377,15 @@ class _ABBranch(nn.Module):
         else:
             self.ffn = self.bn_ffn = None
 
+    def cross_attention(self, g: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """phi_cross(G, f, f) of Eq. 1 with the other modality's global query G [B, 1, D]: the projected query
+        q = G W^Q and the attention result r, both [B, 1, D]."""
+        q, att = self.cross_attn.global_weights(g, f)
+        return q, self.cross_attn._project_out(self.cross_attn.pool_values(att, f))
+
     def cross_feature(self, g: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """f_cross = f x W^cross, W^cross from phi_cross(G, f, f) with the other modality's global query G [B, 1, D]."""
-        q, att = self.cross_attn.global_weights(g, f)
-        r = self.cross_attn._project_out(self.cross_attn.pool_values(att, f))  # Eq. 1 result [B, 1, D]
+        q, r = self.cross_attention(g, f)                        # Eq. 1 with the global query
         if self.cross_weights == "projected":
             return self.cross_proj(f * r)                        # f x W^cross, W^cross = diag(r) W_c^T
         if self.cross_weights == "diag":
@@ -542,19 +566,6 @@ class MutualCorrelationModule(nn.Module):
         return MCMOutput(fq_hat, F_a, F_v, cross_a, cross_v, clues_a=idx[B:], clues_v=idx[:B])
 
 
-def info_nce(anchor: torch.Tensor, positive: torch.Tensor, tau: float, normalize: bool = True,
-             symmetric: bool = False) -> torch.Tensor:
-    """-log p(i | i) over the batch: positives on the diagonal, the other samples' embeddings are the negatives."""
-    if normalize:
-        anchor, positive = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1)
-    logits = anchor @ positive.t() / tau
-    target = torch.arange(logits.size(0), device=logits.device)
-    loss = F.cross_entropy(logits, target)
-    if symmetric:
-        loss = 0.5 * (loss + F.cross_entropy(logits.t(), target))
-    return loss
-
-
 class SemanticApproximation(nn.Module):
     """SA (Sec. III-C): distillation (Eq. 11) between f^_q and Theta(F_v), Theta(F_a), and the audio-visual contrast
     (Eq. 12-13) on the cross-features; returns the losses already weighted as in Eq. 14."""
@@ -565,20 +576,28 @@ class SemanticApproximation(nn.Module):
         need_theta = cfg.loss_distill_v or cfg.loss_distill_a
         self.theta = nn.Linear(cfg.dim, cfg.dim) if need_theta else None   # shared latent-space projection
 
-    def forward(self, fq_hat, F_v, F_a, cross_v: list, cross_a: list) -> dict[str, torch.Tensor]:
+    def forward(self, fq_hat, F_v, F_a, cross_v: list, cross_a: list,
+                video: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``video`` [B]: same-video pairs are no negatives (None: every other sample is one). In training, under
+        torch.distributed, the negatives come from every rank (see ``info_nce``)."""
         cfg, losses = self.cfg, {}
+        nce = dict(symmetric=cfg.symmetric_nce, video=video, gather=self.training)
         if self.theta is not None:
             anchor = self.theta(fq_hat) if cfg.project_question else fq_hat
             for key, on, F_j in (("distill_v", cfg.loss_distill_v, F_v), ("distill_a", cfg.loss_distill_a, F_a)):
                 if on:                                                       # Eq. 11 (cosine / tau)
-                    losses[key] = cfg.lambda_distill * info_nce(anchor, self.theta(F_j), cfg.tau, True,
-                                                                cfg.symmetric_nce)
+                    losses[key] = cfg.lambda_distill * info_nce(anchor, self.theta(F_j), cfg.tau, True, **nce)
         if cfg.loss_contrast_av and cross_v and cross_a:
-            m_v = torch.stack([temporal_mean(c) for c in cross_v]).sum(0)    # Eq. 12
-            m_a = torch.stack([temporal_mean(c) for c in cross_a]).sum(0)
+            m_v, m_a = audio_visual_means(cross_v, cross_a)                  # Eq. 12
             losses["contrast_av"] = cfg.lambda_av * info_nce(m_v, m_a, cfg.tau, cfg.contrast_normalize,
-                                                             cfg.symmetric_nce)   # Eq. 13, weighted (Eq. 14)
+                                                             **nce)          # Eq. 13, weighted (Eq. 14)
         return losses
+
+
+def audio_visual_means(cross_v: list, cross_a: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 12: m_j = the sum over the N blocks of the time-mean of f_j-cross, [B, D] each."""
+    return (torch.stack([temporal_mean(c) for c in cross_v]).sum(0),
+            torch.stack([temporal_mean(c) for c in cross_a]).sum(0))
 
 
 class LateFusion(nn.Module):
@@ -625,5 +644,11 @@ class MCD(nn.Module):
             logits = self.head(z)                                          # the prediction head on f^_q alone
         losses = {}
         if self.sa is not None and (self.training or self.cfg.eval_losses):
-            losses = self.sa(m.fq_hat, m.F_v, m.F_a, m.cross_v, m.cross_a)
+            video = None
+            if self.cfg.mask_same_video:
+                if "video" not in batch:
+                    raise ValueError("MCD: mask_same_video needs batch['video'] (long [B], each sample's video; "
+                                     "Split.batch gives it), or set model.mcd.mask_same_video=false")
+                video = batch["video"]
+            losses = self.sa(m.fq_hat, m.F_v, m.F_a, m.cross_v, m.cross_a, video)
         return ModelOutput(logits, losses, {"clues_v": m.clues_v, "clues_a": m.clues_a})
