@@ -321,7 +321,12 @@ def comparison_inputs(runs_a: list, runs_b: list, *, split: str = "test", column
     estimated from seeds - 1 degrees of freedom)."""
     rows = {}
     for col in columns:
-        cells = seed_cells(runs_a, runs_b, split=split, modality=None if col == "overall" else col)
+        try:
+            cells = seed_cells(runs_a, runs_b, split=split, modality=None if col == "overall" else col)
+        except ValueError:   # a seed with no question of this modality (a tiny profile): nothing to measure
+            rows[col] = dict.fromkeys(["seeds", "questions", "discordant", "difference", "question sd",
+                                       "seed-and-draw sd"], float("nan"))
+            continue
         q, b, c = (np.array(x, dtype=float) for x in zip(*cells))
         diffs = 100.0 * (b - c) / q
         question_var = 100.0 ** 2 * ((b + c) / q - ((b - c) / q) ** 2) / q
@@ -380,10 +385,12 @@ def power_table(inputs: pd.DataFrame, questions: dict, *, seeds: int = 3, power:
                 n_sim: int = 400, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per column of ``inputs`` (``comparison_inputs``): the smallest paired difference ``seeds`` seeds detect with
     ``power`` at level ``alpha`` on ``questions[column]`` test questions per seed, and the test's size (its
-    rejection rate with no difference) under the same assumptions."""
+    rejection rate with no difference) under the same assumptions. Columns whose inputs are unknown are left out."""
     rows = {}
     for col, x in inputs.iterrows():
-        q, share, sd = int(questions[col]), float(x["discordant"]), float(x["seed-and-draw sd"])
+        if pd.isna(questions[col]) or pd.isna(x["discordant"]) or pd.isna(x["seed-and-draw sd"]):
+            continue
+        q, share, sd = int(round(questions[col])), float(x["discordant"]), float(x["seed-and-draw sd"])
         rows[col] = {"test questions per seed": q, "discordant share (assumed)": share,
                      "seed-and-draw sd (assumed, points)": sd,
                      "question sd of one seed (points)": 100.0 * np.sqrt(share / q),

@@ -284,9 +284,10 @@ def test_card_compares_priors_and_distributions(mid):
     np.testing.assert_allclose(sums.to_numpy(), 1.0)
     priors = synth.question_priors(mid)
     summary = priors["summary"]
-    assert summary.loc["Overall", ("Music-AVQA", "n")] == sum(answer_priors.read_table()["test"])
+    real_test, _, synth_test = synth.card.PRIOR_SOURCES
+    assert summary.loc["Overall", (real_test, "n")] == sum(answer_priors.read_table()["test"])
     # The count-table prior equals the record-level one (mcd.data.priors) on the generated set.
-    assert summary.loc["Overall", ("SynthAVQA", "accuracy")] == pytest.approx(
+    assert summary.loc["Overall", (synth_test, "accuracy")] == pytest.approx(
         synth.question_prior_accuracy(mid).loc["Overall", "accuracy"])
 
 

@@ -13,10 +13,12 @@ One module per concern:
 - ``render``: the features (audio, patches, frames);           ``questions``: templates, answers, oracle, evidence;
 - ``answer_priors``: the real answer counts shipped as a table; ``choose``: which questions each video is asked;
 - ``write``: the official layout, the card, ``generate`` and ``ensure``; ``multiple_choice``: the AVQA-format view;
-- ``card``: the data card's tables, the position probes and the power table.
+- ``card``: the data card's tables (answer distributions, priors, oracle) and the position probes; the power
+  table is ``mcd.stats.power_table``.
 """
-from mcd.data.synth.card import (answer_distributions, card_tables, distribution_distances, oracle_accuracy,
-                                 position_probes, question_prior_accuracy, question_priors)
+from mcd.data.synth.card import (answer_distributions, answer_shares_long, card_tables, distances_by_type,
+                                 distribution_distances, oracle_accuracy, position_probes, question_prior_accuracy,
+                                 question_priors)
 from mcd.data.synth.multiple_choice import (ANNOTATION_DIR, AVQA_RELATION, AVQA_TYPE_OF, MC_FAMILIES, MC_FAMILY_OF,
                                             NUM_OPTIONS, avqa_view)
 from mcd.data.synth.profiles import ANSWER_PRIORS, PROFILES, SPLITS, SYNTH_VERSION, SynthProfile, resolve_profile
@@ -27,7 +29,7 @@ from mcd.data.synth.write import CARD_NAME, bench_report, ensure, ensure_for, ge
 
 __all__ = ["ANNOTATION_DIR", "ANSWER_PRIORS", "AVQA_RELATION", "AVQA_TYPE_OF", "BA", "CARD_NAME", "FL", "LL", "LR",
            "LRER", "MC_FAMILIES", "MC_FAMILY_OF", "NUM_OPTIONS", "PROFILES", "SETTINGS", "SPLITS", "SYNTH_VERSION",
-           "TEMPLATES", "TH", "SynthProfile", "answer_distributions", "avqa_view", "bench_report", "card_tables",
-           "distribution_distances", "ensure", "ensure_for", "generate", "oracle_accuracy", "oracle_answer",
-           "pool_frames", "position_probes", "question_prior_accuracy", "question_priors", "read_card",
-           "resolve_profile"]
+           "TEMPLATES", "TH", "SynthProfile", "answer_distributions", "answer_shares_long", "avqa_view",
+           "bench_report", "card_tables", "distances_by_type", "distribution_distances", "ensure", "ensure_for",
+           "generate", "oracle_accuracy", "oracle_answer", "pool_frames", "position_probes",
+           "question_prior_accuracy", "question_priors", "read_card", "resolve_profile"]

@@ -129,6 +129,39 @@ def distribution_distances(root, table: pd.DataFrame | None = None) -> pd.DataFr
     return out.sort_index(key=lambda idx: idx.map(order) if idx.name == "type" else idx)
 
 
+def answer_shares_long(root, by: str = "template", top: int = 6, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Tidy rows for the side-by-side figure: per template (``by="template"``) or per type (``by="type"``), the
+    share (%) of its ``top`` most frequent real answers and of all others together ("other"), in the real train
+    + val annotations and in the generated data (all splits). Columns: panel, answer, source, share."""
+    if by not in ("template", "type"):
+        raise ValueError(f"by must be 'template' or 'type', got {by!r}")
+    keys = ["type", "template"] if by == "template" else ["type"]
+    parts = []
+    for source, counts in ((REAL, _real_counts(TARGET_SPLITS, table)), (SYNTH, _answer_counts(root))):
+        c = counts.groupby([*keys, "answer"])["n"].sum()
+        parts.append((100 * c / c.groupby(level=keys).transform("sum")).rename(source))
+    wide = pd.concat(parts, axis=1).fillna(0.0)
+    rows = []
+    for panel, group in wide.groupby(level=keys, sort=False):
+        group = group.droplevel(keys)
+        kept = group[REAL].sort_values(ascending=False).index[:top]
+        shown = pd.concat([group.loc[kept], group.drop(kept).sum().to_frame("other").T])
+        name = " | ".join(panel) if isinstance(panel, tuple) else panel
+        for answer, row in shown.iterrows():
+            rows += [{"panel": name, "answer": answer, "source": src, "share": row[src]} for src in (REAL, SYNTH)]
+    out = pd.DataFrame(rows)
+    order = {t: i for i, t in enumerate(TYPE_NAMES)}
+    return out.sort_values("panel", key=lambda p: p.str.split(" | ").str[0].map(order), kind="stable")
+
+
+def distances_by_type(distances: pd.DataFrame) -> pd.DataFrame:
+    """``distribution_distances`` summarised per type: questions, and the distances averaged over questions."""
+    cols = ["TV to real", "TV to target", "real share unreachable"]
+    weighted = distances[cols].mul(distances["questions"], axis=0).groupby(level="type").sum()
+    n = distances.groupby(level="type")["questions"].sum()
+    return weighted.div(n, axis=0).assign(questions=n)[["questions", *cols]].reindex(TYPE_NAMES)
+
+
 # ----------------------------------------------------------------------------------------- question-only prior
 def _prior_by_template(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """Answer each test question with its template's most frequent train answer (ties: alphabetical; a template
@@ -156,19 +189,22 @@ def _roll_up(by_template: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(accuracy=100 * rows["correct"] / rows["n"])[["n", "accuracy"]]
 
 
+PRIOR_SOURCES = (f"{REAL} test", f"{REAL} train + val (in-sample)", f"{SYNTH} test")
+
+
 def question_priors(root, table: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """The question-only prior (each template answered with its most frequent train answer) on the real data
-    (train + val counts -> the real test set, from the shipped table) and on SynthAVQA (train -> test), side by
-    side: ``templates`` per (type, template), ``summary`` per type, modality and overall."""
-    real = _prior_by_template(_real_counts(TARGET_SPLITS, table), _real_counts(("test",), table))
-    synth = _prior_by_template(_answer_counts(root, ("train",)), _answer_counts(root, ("test",)))
-    out = {}
-    for name, (r, s) in {"templates": (real, synth), "summary": (_roll_up(real), _roll_up(synth))}.items():
-        if name == "templates":
-            r = r.assign(accuracy=100 * r["correct"] / r["n"])[["n", "accuracy"]]
-            s = s.assign(accuracy=100 * s["correct"] / s["n"])[["n", "accuracy"]]
-        out[name] = pd.concat({REAL: r, SYNTH: s}, axis=1)
-    return out
+    """The question-only prior (each template answered with its most frequent train answer), side by side: on
+    the real test set (train + val counts -> test counts, from the shipped table), on the real train + val
+    themselves (what the generator's target gives in-sample), and on SynthAVQA (train -> test). ``templates``
+    per (type, template), ``summary`` per type, modality and overall; n and accuracy (%) for each source."""
+    train_val, test = _real_counts(TARGET_SPLITS, table), _real_counts(("test",), table)
+    by_template = dict(zip(PRIOR_SOURCES, (
+        _prior_by_template(train_val, test), _prior_by_template(train_val, train_val),
+        _prior_by_template(_answer_counts(root, ("train",)), _answer_counts(root, ("test",))))))
+    per_template = {k: v.assign(accuracy=100 * v["correct"] / v["n"])[["n", "accuracy"]]
+                    for k, v in by_template.items()}
+    return {"templates": pd.concat(per_template, axis=1),
+            "summary": pd.concat({k: _roll_up(v) for k, v in by_template.items()}, axis=1)}
 
 
 # ------------------------------------------------------------------------------------------- position probes

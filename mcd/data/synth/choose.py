@@ -8,10 +8,10 @@ target and the rest renormalised within the template; the data card reports the 
 
 The choice never changes an answer, only which questions are asked, so every answer stays the scene's (the oracle
 scores 100%). Per split, videos are visited in order; each asks ``qa_per_video`` questions of distinct templates,
-one at a time, each time the (template, answer) pair the scene allows whose count lags its target the most:
-deficit = target share x (questions asked in the split + 1) - questions asked with that pair (a largest-deficit
-rule, as in apportionment). A pair that scenes rarely allow builds up a deficit and is asked whenever one does.
-Only the scenes are read.
+one at a time, each time the (template, answer) pair the scene allows that is furthest behind its target: the
+largest target share / (questions asked with the pair in the split + 1/2), the Sainte-Lague rule of
+proportional apportionment. A pair that scenes rarely allow falls behind and is asked whenever one does; a pair
+already at its share waits. Only the scenes are read.
 """
 from __future__ import annotations
 
@@ -66,17 +66,21 @@ def targets(answer_prior: str, reachable: set[Key]) -> dict[Key, float]:
 
 def ask(scenes: list[dict], split_of: list[str], p: SynthProfile, seed: int
         ) -> tuple[list[tuple[int, Template, tuple, Answer]], dict[Key, float]]:
-    """The questions of every video, (video index, template, values, answer) in video order, and the target."""
+    """The questions of every video, (video index, template, values, answer) in video order, and the target.
+
+    The train videos are asked first, and val and test questions only take answers that some train question has,
+    so that the answer vocabulary built on train covers every split (as in the real release; it matters only
+    for small data sets, where a rare answer may otherwise fall in test alone)."""
     rng = np.random.default_rng([seed, 12])
     pools = [candidates(scene, rng) for scene in scenes]
     target = targets(p.answer_prior, set().union(*pools))
     asked = {s: defaultdict(int) for s in SPLITS}
-    total = dict.fromkeys(SPLITS, 0)
+    train_answers: set[str] = set()
     out = []
-    for video, pool in enumerate(pools):
-        split = split_of[video]
+    for video in sorted(range(len(scenes)), key=lambda v: split_of[v] != "train"):
+        split, pool = split_of[video], pools[video]
         count = asked[split]
-        keys = [key for key in pool if key in target]
+        keys = [key for key in pool if key in target and (split == "train" or key[1] in train_answers)]
         tiebreak = dict(zip(keys, rng.random(len(keys))))   # ties (the first questions of a split) go at random
         n_questions = int(p.qa_per_video) + int(rng.random() < p.qa_per_video % 1)
         used: set[int] = set()
@@ -89,6 +93,8 @@ def ask(scenes: list[dict], split_of: list[str], p: SynthProfile, seed: int
             values, ans = options[int(rng.integers(len(options)))]
             used.add(key[0])
             count[key] += 1
-            total[split] += 1
+            if split == "train":
+                train_answers.add(ans.answer)
             out.append((video, QUESTION_TEMPLATES[key[0]], values, ans))
+    out.sort(key=lambda q: q[0])   # video order (stable: a video's questions keep the order they were asked in)
     return out, target
