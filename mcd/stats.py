@@ -381,24 +381,28 @@ def minimum_detectable_difference(questions: int, discordant_share: float, seed_
     return high
 
 
-def power_table(inputs: pd.DataFrame, questions: dict, *, seeds: int = 3, power: float = 0.8, alpha: float = 0.05,
+def power_table(inputs: pd.DataFrame, questions, *, seeds: int = 3, power: float = 0.8, alpha: float = 0.05,
                 n_sim: int = 400, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per column of ``inputs`` (``comparison_inputs``): the smallest paired difference ``seeds`` seeds detect with
     ``power`` at level ``alpha`` on ``questions[column]`` test questions per seed, and the test's size (its
-    rejection rate with no difference) under the same assumptions. Columns whose inputs are unknown are left out."""
+    rejection rate with no difference) under the same assumptions. The seed-and-draw spread is estimated from few
+    seeds, so the same two numbers are also given for a spread as large as one seed's question noise (where the
+    measured one is smaller). Columns whose inputs are unknown are left out."""
     rows = {}
     for col, x in inputs.iterrows():
-        if pd.isna(questions[col]) or pd.isna(x["discordant"]) or pd.isna(x["seed-and-draw sd"]):
+        if col not in questions or pd.isna(questions[col]) or pd.isna(x[["discordant", "seed-and-draw sd"]]).any():
             continue
         q, share, sd = int(round(questions[col])), float(x["discordant"]), float(x["seed-and-draw sd"])
-        rows[col] = {"test questions per seed": q, "discordant share (assumed)": share,
-                     "seed-and-draw sd (assumed, points)": sd,
-                     "question sd of one seed (points)": 100.0 * np.sqrt(share / q),
-                     "size at 5% (simulated)": rejection_rate(0.0, q, share, sd, seeds=seeds, n_sim=n_sim,
-                                                              n_boot=n_boot, alpha=alpha, seed=seed),
-                     f"minimum detectable difference (points, {power:.0%} power)": minimum_detectable_difference(
-                         q, share, sd, seeds=seeds, power=power, alpha=alpha, n_sim=n_sim, n_boot=n_boot,
-                         seed=seed)}
+        question_sd = 100.0 * np.sqrt(share / q)
+        row = {"test questions per seed": q, "discordant share (assumed)": share,
+               "question sd of one seed (points)": question_sd}
+        for label, spread in (("measured", sd), ("= question sd", max(sd, question_sd))):
+            kw = dict(seeds=seeds, alpha=alpha, n_sim=n_sim, n_boot=n_boot, seed=seed)
+            row[f"seed-and-draw sd, {label} (points)"] = spread
+            row[f"size, {label}"] = rejection_rate(0.0, q, share, spread, **kw)
+            row[f"minimum detectable difference, {label} (points)"] = minimum_detectable_difference(
+                q, share, spread, power=power, **kw)
+        rows[col] = row
     return pd.DataFrame(rows).T
 
 

@@ -322,6 +322,12 @@ def test_comparison_inputs_from_runs(tmp_path):
     excess = np.var([100 * 8 / 60, -100 * 2 / 40], ddof=1) - q_var
     assert x["seed-and-draw sd"] == pytest.approx(np.sqrt(max(excess, 0)))
     assert x["question sd"] == pytest.approx(np.sqrt(q_var))
+    table = stats.power_table(stats.comparison_inputs(runs_a, runs_b), {"overall": 50, "Audio": 50}, n_sim=40,
+                              n_boot=100)
+    assert list(table.index) == ["overall"]          # the fake runs hold no Audio questions: left out
+    row = table.loc["overall"]
+    assert row["seed-and-draw sd, = question sd (points)"] >= row["seed-and-draw sd, measured (points)"]
+    assert 0 <= row["size, measured"] <= 1 and row["minimum detectable difference, measured (points)"] > 0
 
 
 def test_two_level_bootstrap_keeps_its_level_under_the_null():
