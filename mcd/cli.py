@@ -1,6 +1,6 @@
 """The ``mcd`` command line: thin wrappers over the package.
 
-    mcd data synth --root data/synthavqa-default --profile default
+    mcd data synth --root data/synthavqa-default --profile default [--seed 1] | mcd data synth --bench
     mcd data check ROOT [--annotations DIR] [--patches patches]
     mcd data download --dest data/music_avqa
     mcd data download --predictions tspm
@@ -36,8 +36,12 @@ def _data_cfg(args):
 
 
 def cmd_synth(args) -> int:
-    from mcd.data.synth import generate
-    card = generate(Path(args.root), args.profile, args.seed, extra_visual_sets=args.extra_visual_sets)
+    from mcd.data import synth
+    if args.bench:
+        print(synth.bench_report(args.profile, args.seed, repeats=args.repeats).to_string())
+        return 0
+    card = synth.generate(Path(args.root), args.profile, args.seed, extra_visual_sets=args.extra_visual_sets,
+                          multiple_choice=args.multiple_choice)
     print(json.dumps({k: card[k] for k in card if k in ("version", "profile", "seed", "counts")}, indent=1))
     return 0
 
@@ -61,8 +65,10 @@ def cmd_download(args) -> int:
 
 def cmd_train(args) -> int:
     from mcd.config import load_config
+    from mcd.data.synth import ensure_for
     from mcd.train import train
     cfg = load_config(args.config, args.overrides)
+    ensure_for(cfg.data, progress=cfg.train.progress)   # SynthAVQA, when the config names a profile and it is missing
     out = train(cfg, out=Path(args.out) if args.out else None, resume=not args.restart,
                 force_resume=args.force_resume)
     print(f"run folder: {out}")
@@ -176,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default="default")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--extra-visual-sets", action="store_true", help="also write the emulated backbone feature sets")
+    s.add_argument("--multiple-choice", action="store_true", help="also write the AVQA-format multiple-choice view")
+    s.add_argument("--bench", action="store_true",
+                   help="time the generation of the profile (into a temporary folder) instead of writing --root")
+    s.add_argument("--repeats", type=int, default=1, help="with --bench: generations timed per variant")
     s.set_defaults(func=cmd_synth)
 
     c = data.add_parser("check", help="list every problem of a data set in one pass")

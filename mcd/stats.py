@@ -15,13 +15,27 @@ pairs, from the per-question prediction tables a run writes (``Run.predictions(s
 ``compare_predictions`` joins two tables on ``question_id`` (refusing question sets that differ) and runs both;
 ``compare_runs`` does so seed by seed for two lists of runs.
 
-Both see one seed's question noise only. Over several seeds, the margin of the seed means has two sources of
-noise: the seeds (training randomness) and the questions (every seed answers the same test set, so that noise
-does not average out over seeds). ``two_level_bootstrap`` resamples both, seeds and questions, crossed (the
-"pigeonhole" bootstrap of Owen, 2007); ``pooled_comparison`` runs it on two lists of runs paired seed by seed.
-It counts the seed-by-question noise more than once, so it errs wide: in a simulation with no seed effect (3
-seeds, 300 questions) its interval was about 40 % wider than the true spread, and about right with a seed
-effect. Read its "no difference" as "not told apart", not as "equal".
+Both see one seed's question noise only. Over several seeds, the margin of the seed means has more sources of
+noise: the seeds (training randomness), the questions, and, where each seed has its own draw of the data set
+(the study's SynthAVQA: the generator seed follows the run's seed), the draws. ``pooled_comparison`` runs the
+right bootstrap on two lists of runs paired seed by seed (each pair on the same questions):
+
+- every seed answered the same questions (one data set): ``two_level_bootstrap`` resamples seeds and questions,
+  crossed (the "pigeonhole" bootstrap of Owen, 2007), since the question noise is shared by all seeds and does
+  not average out over them. It counts the seed-by-question noise more than once, so it errs wide: in a
+  simulation with no seed effect (3 seeds, 300 questions) its interval was about 40 % wider than the true spread,
+  and about right with a seed effect. Read its "no difference" as "not told apart", not as "equal".
+- each seed answered its own questions (a data draw per seed): ``hierarchical_bootstrap`` resamples seeds (with
+  their draws), then questions within each drawn seed (nested). The statistic is the mean over seeds of each
+  seed's accuracy difference, as the tables' means over seeds are. With as few seeds as the study has (3) the
+  spread of the seed level is estimated from 2 degrees of freedom, so the test keeps its level only while the
+  seed-and-draw noise of a difference is not much larger than its question noise. Under the null (3 seeds, 3,600
+  questions each, 25 % discordant, 1,000 simulations of ``rejection_rate``) it rejected at p < 0.05 in 1 %, 3 %,
+  7 %, 15 % and 24 % of the studies for a seed-and-draw sd of 0, 0.5, 1, 2 and 4 times the question sd. The data
+  card's power table gives the size at the spread measured on the study's runs.
+
+``comparison_inputs``, ``rejection_rate``, ``minimum_detectable_difference`` and ``power_table`` simulate that
+bootstrap to find the smallest difference a study of a few seeds can detect (the data card's power table).
 """
 from __future__ import annotations
 
@@ -30,6 +44,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
+
+
+CROSSED = "seeds x questions, crossed (one data set)"
+NESTED = "seeds, then questions within each (a data draw per seed)"
 
 
 @dataclass(frozen=True)
@@ -46,9 +64,11 @@ class BootstrapResult:
     low: float        # lower end of the interval, points
     high: float       # upper end, points
     pvalue: float     # two-sided, H0: no difference
-    n: int            # questions compared
+    n: int            # questions compared (summed over seeds where each seed has its own)
     n_boot: int
     level: float = 0.95
+    seeds: int = 1
+    method: str = "questions"
 
 
 def _as_bool(x, name: str) -> np.ndarray:
@@ -193,27 +213,197 @@ def two_level_bootstrap(a_correct, b_correct, *, n_boot: int = 10_000, seed: int
     far = np.abs(boot_sum - observed) >= abs(observed)        # integers: ties are exact
     p = (1 + int(far.sum())) / (1 + n_boot)
     return BootstrapResult(diff=observed * scale, low=float(low), high=float(high), pvalue=float(p), n=n_q,
-                           n_boot=n_boot, level=level)
+                           n_boot=n_boot, level=level, seeds=n_seeds, method=CROSSED)
+
+
+def hierarchical_bootstrap(a_correct: list, b_correct: list, *, n_boot: int = 10_000, seed: int = 0,
+                           level: float = 0.95) -> BootstrapResult:
+    """The mean over S seeds of each seed's accuracy difference A - B (points), where each seed answered its own
+    questions (``a_correct[s]`` and ``b_correct[s]``: the same Q_s questions of seed s, answered by A and by B;
+    Q_s may differ between seeds). One bootstrap draw resamples S seeds with replacement, then, for each seed
+    drawn, its Q_s questions with replacement (independently each time a seed is drawn), and averages the drawn
+    seeds' differences. Within a seed only the counts of "right by A only" and "right by B only" among the drawn
+    questions matter, so they are drawn as multinomial counts (as in ``paired_bootstrap``). With one seed it is
+    ``paired_bootstrap`` (the same draws for the same ``seed``). The p-value is computed as in
+    ``paired_bootstrap``."""
+    if len(a_correct) != len(b_correct) or not len(a_correct):
+        raise ValueError(f"need the same number (>= 1) of seeds for A and B, got {len(a_correct)} and {len(b_correct)}")
+    cells = [(len(a), *discordant(a, b)) for a, b in (_pair(a, b) for a, b in zip(a_correct, b_correct))]
+    return hierarchical_bootstrap_counts(cells, n_boot=n_boot, seed=seed, level=level)
+
+
+def hierarchical_bootstrap_counts(cells: list[tuple[int, int, int]], *, n_boot: int = 10_000, seed=0,
+                                  level: float = 0.95) -> BootstrapResult:
+    """``hierarchical_bootstrap`` from each seed's (questions, right by A only, right by B only)."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if not cells or any(q < 1 or b < 0 or c < 0 or b + c > q for q, b, c in cells):
+        raise ValueError(f"each seed needs questions >= 1 and 0 <= b, c with b + c <= questions, got {cells}")
+    n_seeds = len(cells)
+    observed = float(np.mean([100.0 * (b - c) / q for q, b, c in cells]))
+    rng = np.random.default_rng(seed)
+    # Which seed fills each of the S slots of every draw (with one seed there is nothing to draw).
+    picks = np.zeros((n_boot, 1), dtype=int) if n_seeds == 1 else rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    slots = np.empty(picks.shape)
+    for s, (q, b, c) in enumerate(cells):
+        here = picks == s
+        counts = rng.multinomial(q, [b / q, c / q, 1.0 - (b + c) / q], size=int(here.sum()))
+        slots[here] = 100.0 * (counts[:, 0] - counts[:, 1]) / q
+    boot = slots.mean(axis=1)
+    alpha = 1.0 - level
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    # A difference of counts is at least 100 / Q points, so the tolerance only makes exact ties count as "far".
+    far = np.abs(boot - observed) >= abs(observed) - 1e-9
+    p = (1 + int(far.sum())) / (1 + n_boot)
+    return BootstrapResult(diff=observed, low=float(low), high=float(high), pvalue=float(p),
+                           n=sum(q for q, _, _ in cells), n_boot=n_boot, level=level, seeds=n_seeds,
+                           method=NESTED if n_seeds > 1 else "questions")
 
 
 def pooled_comparison(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int = 10_000, seed: int = 0,
                       level: float = 0.95, modality: str | None = None,
                       question_type: str | None = None) -> BootstrapResult:
-    """``two_level_bootstrap`` of two lists of runs paired seed by seed (the subset of questions as in
-    ``compare_runs``). Every seed must have answered the same questions."""
+    """The difference of mean accuracies of two lists of runs paired seed by seed (the subset of questions as in
+    ``compare_runs``), with an interval over seeds and questions: ``two_level_bootstrap`` (crossed) when every
+    pair answered the same questions of the same data, ``hierarchical_bootstrap`` (nested) when the seeds read
+    different data (a draw per seed) or answered different questions. Within a pair the two runs must have read
+    the same data and answered the same questions."""
     if not runs_a:
         raise ValueError("no runs to pool")
-    rows_a, rows_b, questions = [], [], None
+    rows_a, rows_b, questions, data = [], [], [], []
     for ra, rb, pa, pb in _paired_runs(runs_a, runs_b, split, modality, question_type):
+        if _data_of(ra) != _data_of(rb):
+            raise ValueError(f"{ra.path} and {rb.path} are one seed's pair but read different data "
+                             f"({_data_of(ra)} vs {_data_of(rb)}): pair runs on the same data")
         j = paired_correct(pa, pb)                            # sorted by question_id
-        if questions is None:
-            questions = j["question_id"].tolist()
-        elif j["question_id"].tolist() != questions:
-            raise ValueError(f"{ra.path} and the first run answered different {split} questions: pool only "
-                             f"seeds of one data set")
+        questions.append(j["question_id"].tolist())
+        data.append(_data_of(ra))
         rows_a.append(j["correct_a"].to_numpy(bool))
         rows_b.append(j["correct_b"].to_numpy(bool))
-    return two_level_bootstrap(np.stack(rows_a), np.stack(rows_b), n_boot=n_boot, seed=seed, level=level)
+    if all(q == questions[0] for q in questions) and all(d == data[0] for d in data):
+        return two_level_bootstrap(np.stack(rows_a), np.stack(rows_b), n_boot=n_boot, seed=seed, level=level)
+    return hierarchical_bootstrap(rows_a, rows_b, n_boot=n_boot, seed=seed, level=level)
+
+
+def _data_of(run) -> tuple | None:
+    """What identifies the data a run read (its config's data root, annotation files and SynthAVQA draw), or None
+    when its config does not say."""
+    data = run.config.get("data")
+    if not data:
+        return None
+    keys = ("root", "annotation_root", "version", "format", "test_file", "val_file", "synth_profile", "synth_seed")
+    return tuple(str(data.get(k)) for k in keys)
+
+
+# -------------------------------------------------------------------------------------------------------- power
+POWER_COLUMNS = ("overall", "Audio", "Visual", "Audio-Visual")
+
+
+def seed_cells(runs_a: list, runs_b: list, *, split: str = "test", modality: str | None = None,
+               question_type: str | None = None) -> list[tuple[int, int, int]]:
+    """(questions, right by A only, right by B only) of each same-seed pair."""
+    cells = []
+    for _, _, pa, pb in _paired_runs(runs_a, runs_b, split, modality, question_type):
+        j = paired_correct(pa, pb)
+        cells.append((len(j), *discordant(j["correct_a"].to_numpy(bool), j["correct_b"].to_numpy(bool))))
+    return cells
+
+
+def comparison_inputs(runs_a: list, runs_b: list, *, split: str = "test", columns=POWER_COLUMNS) -> pd.DataFrame:
+    """What a power simulation needs to know of a comparison, measured on two lists of runs paired by seed, per
+    column ("overall" or a modality): the seeds, the mean questions per seed, the share of questions the two models
+    answer differently (``discordant``), the mean difference (points), the sd of one seed's difference due to its
+    questions alone (``question sd``, from the multinomial of its cells), and the sd of the seeds' differences
+    beyond that (``seed-and-draw sd``: the training seed and, with a draw per seed, the data draw; the square
+    root of the excess of the variance over seeds above the mean question variance, 0 when there is none;
+    estimated from seeds - 1 degrees of freedom)."""
+    rows = {}
+    for col in columns:
+        try:
+            cells = seed_cells(runs_a, runs_b, split=split, modality=None if col == "overall" else col)
+        except ValueError:   # a seed with no question of this modality (a tiny profile): nothing to measure
+            rows[col] = dict.fromkeys(["seeds", "questions", "discordant", "difference", "question sd",
+                                       "seed-and-draw sd"], float("nan"))
+            continue
+        q, b, c = (np.array(x, dtype=float) for x in zip(*cells))
+        diffs = 100.0 * (b - c) / q
+        question_var = 100.0 ** 2 * ((b + c) / q - ((b - c) / q) ** 2) / q
+        excess = diffs.var(ddof=1) - question_var.mean() if len(cells) > 1 else float("nan")
+        rows[col] = {"seeds": len(cells), "questions": q.mean(), "discordant": float(np.mean((b + c) / q)),
+                     "difference": diffs.mean(), "question sd": float(np.sqrt(question_var.mean())),
+                     "seed-and-draw sd": float(np.sqrt(max(excess, 0.0))) if len(cells) > 1 else float("nan")}
+    return pd.DataFrame(rows).T
+
+
+def rejection_rate(delta: float, questions: int, discordant_share: float, seed_sd: float, *, seeds: int = 3,
+                   n_sim: int = 400, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> float:
+    """Share of simulated studies in which ``hierarchical_bootstrap`` finds A better than B at level ``alpha``
+    (for ``delta`` = 0: finds any difference, i.e. the test's size). The simulation: each of ``seeds`` seeds has
+    its own ``questions`` questions; its true difference is ``delta`` plus a seed-and-draw effect drawn from
+    N(0, ``seed_sd``^2) (points); a ``discordant_share`` of its questions is answered differently by the two
+    models, split between "A only" and "B only" so that their difference is the seed's; the counts are drawn as
+    a multinomial. Simulation i draws from its own seeded stream, so that rates at different ``delta`` share
+    their random numbers (a smooth curve for ``minimum_detectable_difference``)."""
+    hits = 0
+    for i in range(n_sim):
+        rng = np.random.default_rng([seed, i])
+        d = (delta + seed_sd * rng.standard_normal(seeds)) / 100.0
+        cells = []
+        for ds in np.clip(d, -discordant_share, discordant_share):
+            pb, pc = (discordant_share + ds) / 2, (discordant_share - ds) / 2
+            b, c, _ = rng.multinomial(questions, [pb, pc, 1.0 - pb - pc])
+            cells.append((questions, int(b), int(c)))
+        r = hierarchical_bootstrap_counts(cells, n_boot=n_boot, seed=[seed, i, 1])
+        hits += r.pvalue < alpha and (delta == 0 or np.sign(r.diff) == np.sign(delta))
+    return hits / n_sim
+
+
+def minimum_detectable_difference(questions: int, discordant_share: float, seed_sd: float, *, seeds: int = 3,
+                                  power: float = 0.8, alpha: float = 0.05, n_sim: int = 400, n_boot: int = 1000,
+                                  seed: int = 0, tol: float = 0.05) -> float:
+    """The smallest true difference (points) that ``hierarchical_bootstrap`` detects with probability ``power``
+    at level ``alpha`` in the simulation of ``rejection_rate``, by bisection to within ``tol`` points."""
+    # Start from the normal approximation of the seed means' sd, doubled until the power is reached.
+    se = np.sqrt((seed_sd ** 2 + 100.0 ** 2 * discordant_share / questions) / seeds)
+    low, high = 0.0, max(2.8 * se, tol)
+    while rejection_rate(high, questions, discordant_share, seed_sd, seeds=seeds, n_sim=n_sim, n_boot=n_boot,
+                         alpha=alpha, seed=seed) < power:
+        low, high = high, 2 * high
+        if high > 100 * discordant_share:
+            return float("nan")   # not reachable: the models do not disagree on enough questions
+    while high - low > tol:
+        mid = (low + high) / 2
+        rate = rejection_rate(mid, questions, discordant_share, seed_sd, seeds=seeds, n_sim=n_sim, n_boot=n_boot,
+                              alpha=alpha, seed=seed)
+        low, high = (mid, high) if rate < power else (low, mid)
+    return high
+
+
+def power_table(inputs: pd.DataFrame, questions, *, seeds: int = 3, power: float = 0.8, alpha: float = 0.05,
+                n_sim: int = 400, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per column of ``inputs`` (``comparison_inputs``): the smallest paired difference ``seeds`` seeds detect with
+    ``power`` at level ``alpha`` on ``questions[column]`` test questions per seed, and the test's size (its
+    rejection rate with no difference) under the same assumptions. The seed-and-draw spread is estimated from few
+    seeds, so the same two numbers are also given for a spread as large as one seed's question noise (where the
+    measured one is smaller). Columns whose inputs are unknown are left out."""
+    rows = {}
+    for col, x in inputs.iterrows():
+        if col not in questions or pd.isna(questions[col]) or pd.isna(x[["discordant", "seed-and-draw sd"]]).any():
+            continue
+        q, share, sd = int(round(questions[col])), float(x["discordant"]), float(x["seed-and-draw sd"])
+        question_sd = 100.0 * np.sqrt(share / q)
+        row = {"test questions per seed": q, "discordant share (assumed)": share,
+               "question sd of one seed (points)": question_sd}
+        for label, spread in (("measured", sd), ("= question sd", max(sd, question_sd))):
+            kw = dict(seeds=seeds, alpha=alpha, n_sim=n_sim, n_boot=n_boot, seed=seed)
+            row[f"seed-and-draw sd, {label} (points)"] = spread
+            row[f"size, {label}"] = rejection_rate(0.0, q, share, spread, **kw)
+            row[f"minimum detectable difference, {label} (points)"] = minimum_detectable_difference(
+                q, share, spread, power=power, **kw)
+        rows[col] = row
+    return pd.DataFrame(rows).T
 
 
 def _paired_runs(runs_a: list, runs_b: list, split: str, modality, question_type):
@@ -239,4 +429,6 @@ def _only(pred: pd.DataFrame, column: str, value: str, name: str) -> pd.DataFram
 
 
 __all__ = ["McNemarResult", "BootstrapResult", "discordant", "mcnemar_exact", "paired_bootstrap", "paired_correct",
-           "compare_predictions", "compare_runs", "two_level_bootstrap", "pooled_comparison"]
+           "compare_predictions", "compare_runs", "two_level_bootstrap", "hierarchical_bootstrap",
+           "hierarchical_bootstrap_counts", "pooled_comparison", "seed_cells", "comparison_inputs", "rejection_rate",
+           "minimum_detectable_difference", "power_table"]

@@ -58,20 +58,27 @@ def current_profile(default: str = "default") -> str:
     return os.environ.get("MCD_PROFILE", default)
 
 
-def data_root(profile: str) -> Path:
-    return REPO / "data" / f"synthavqa-{STUDY_PROFILES[profile].synth}"
+def data_root(profile: str, seed: int) -> Path:
+    """Where the study keeps the SynthAVQA draw of ``seed`` for ``profile``: one data set per seed (the generator
+    seed is the run's seed), named with the generator's version so that runs on another version never share it."""
+    from mcd.data.synth import SYNTH_VERSION
+    return REPO / "data" / f"synthavqa{SYNTH_VERSION}-{STUDY_PROFILES[profile].synth}-s{seed}"
 
 
 def experiment(profile: str, name: str, model: str = "mcd", *, seed: int | None = None,
                overrides: list[str] | None = None, dim_keys: tuple[str, ...] | None = None) -> ExperimentConfig:
-    """A config for ``model`` under ``profile``: SynthAVQA of that profile unless ``overrides`` point the data
-    elsewhere (e.g. ``data.root=/path/to/features``)."""
+    """A config for ``model`` under ``profile``. The data are SynthAVQA of that profile, drawn with the run's seed
+    (``data.synth_seed`` = ``train.seed``, in its own folder, ``data_root``): the data draw is a random factor like
+    the initialisation, and every model of one seed sees the same draw. ``overrides`` that point the data
+    elsewhere (e.g. ``data.root=/path/to/features``) replace it."""
     p = STUDY_PROFILES[profile]
     from mcd.data.synth import PROFILES
-    base = [f"name={name}", f"data.seconds={PROFILES[p.synth].seconds}", f"out_dir={REPO / 'runs' / profile}", f"model.name={model}",
-            f"data.root={data_root(profile)}", f"data.synth_profile={p.synth}",
+    seed = seed if seed is not None else p.seeds[0]
+    data = [f"data.root={data_root(profile, seed)}", f"data.synth_profile={p.synth}", f"data.synth_seed={seed}"]
+    base = [f"name={name}", f"data.seconds={PROFILES[p.synth].seconds}", f"out_dir={REPO / 'runs' / profile}",
+            f"model.name={model}", *(data if uses_synth(overrides) else []),
             f"train.epochs={p.epochs}", f"train.batch_size={p.batch_size}", f"train.lr_step={p.lr_step}",
-            f"train.seed={seed if seed is not None else p.seeds[0]}",
+            f"train.seed={seed}",
             "train.progress=false"]  # notebooks show one bar over runs, not one per epoch
     from mcd.models.registry import config_key
     key = config_key(model)
@@ -83,9 +90,12 @@ def experiment(profile: str, name: str, model: str = "mcd", *, seed: int | None 
 
 
 def runs(cfgs: list[ExperimentConfig], *, desc: str = "runs") -> list[Run]:
-    """Finished runs for ``cfgs``, training the missing ones (one progress bar over all of them)."""
+    """Finished runs for ``cfgs``, training the missing ones (one progress bar over all of them). The SynthAVQA
+    draw each config reads is generated first where it is missing (``synth.ensure_for``)."""
+    from mcd.data.synth import ensure_for
     out = []
     for cfg in tqdm(cfgs, desc=desc):
+        ensure_for(cfg.data, progress=False)
         out.append(get_or_train(cfg))
     return out
 
@@ -160,11 +170,12 @@ def side_by_side(paper: pd.DataFrame, ours: pd.DataFrame, columns: list[str], *,
 
 
 def data_label(profile: str, overrides: list[str] | None = None) -> str:
-    """How a number's data is named in every table: SynthAVQA is never passed off as Music-AVQA."""
-    if any(o.startswith("data.root=") for o in overrides or []):
+    """How a number's data is named in every table: SynthAVQA is never passed off as Music-AVQA, and its version
+    and its draws (one per seed) are named."""
+    if not uses_synth(overrides):
         return "Music-AVQA features given by the user"
     from mcd.data.synth import SYNTH_VERSION
-    return f"SynthAVQA v{SYNTH_VERSION} '{STUDY_PROFILES[profile].synth}' profile, test split"
+    return f"SynthAVQA v{SYNTH_VERSION} '{STUDY_PROFILES[profile].synth}' profile, one draw per seed, test split"
 
 
 # --------------------------------------------------------------------------------------------- the whole study
@@ -466,45 +477,24 @@ def uses_synth(overrides: list[str] | None = None) -> bool:
     return not any(o.startswith("data.root=") for o in overrides or [])
 
 
-def ensure_extra_visual_sets(profile: str, overrides: list[str] | None = None) -> dict | None:
-    """Make sure the profile's SynthAVQA holds the extra frame-level sets that emulate other backbones
-    (``resnet18``, ``clip_b32``, ``swinv2``). The trainer generates data only when none exists, so it never adds
-    them to an existing data set. Returns the data card, or None when ``overrides`` point at other data."""
+def ensure_extra_visual_sets(profile: str, overrides: list[str] | None = None, seeds=None) -> dict | None:
+    """Make sure the SynthAVQA draw of every seed (the profile's unless ``seeds``) holds the extra frame-level
+    sets that emulate other backbones (``resnet18``, ``clip_b32``, ``swinv2``), adding them in place where a draw
+    lacks them. Returns the first draw's card (the sets are the same in every draw), or None when ``overrides``
+    point at other data."""
     if not uses_synth(overrides):
         return None
-    return add_extra_visual_sets(data_root(profile), STUDY_PROFILES[profile].synth, 0)
+    cards = [add_extra_visual_sets(data_root(profile, s), STUDY_PROFILES[profile].synth, s)
+             for s in seeds or STUDY_PROFILES[profile].seeds]
+    return cards[0]
 
 
 def add_extra_visual_sets(root, synth_profile: str, seed: int = 0) -> dict:
-    """Add the extra visual sets to the SynthAVQA data set in ``root`` without removing or rewriting any file
-    already there, since other processes (notebooks run in parallel) may be reading it. The data set is generated
-    with the extra sets into a sibling folder; if its annotations and scenes are those of ``root`` (they are, as
-    the extra sets draw from their own random stream), the new feature folders are moved in and then the card
-    is replaced, each by one rename. Otherwise ``root`` is regenerated as ``mcd.data.synth.ensure`` does."""
-    import filecmp
-    import shutil
-
+    """The card of the SynthAVQA data set in ``root`` with the extra visual sets: generated with them when missing
+    or stale; otherwise they are added without removing or rewriting any file already there, since other
+    processes (notebooks run in parallel) may be reading it (``synth.ensure``)."""
     from mcd.data import synth
-    root = Path(root)
-    if synth.read_card(root) is None:
-        return synth.ensure(root, synth_profile, seed, extra_visual_sets=True)
-    card = synth.ensure(root, synth_profile, seed)          # a current data set (regenerated only if stale)
-    if card.get("extra_visual_sets"):
-        return card
-    tmp = root.with_name(f"{root.name}.extra-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        new = synth.generate(tmp, synth_profile, seed, extra_visual_sets=True, progress=False)
-        same = [synth.ANNOTATION_DIR + f"/avqa-{s}.json" for s in synth.SPLITS] + ["scenes.json", "evidence.json"]
-        if not all(filecmp.cmp(root / f, tmp / f, shallow=False) for f in same):
-            return synth.ensure(root, synth_profile, seed, extra_visual_sets=True)
-        for name in sorted(set(new["feature_sets"]) - set(card["feature_sets"])):
-            if not (root / "feats" / name).exists():
-                os.replace(tmp / "feats" / name, root / "feats" / name)
-        os.replace(tmp / synth.CARD_NAME, root / synth.CARD_NAME)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return synth.read_card(root)
+    return synth.ensure(root, synth_profile, seed, extra_visual_sets=True, progress=False)
 
 
 def curves(results: dict[str, list[Run]]) -> pd.DataFrame:

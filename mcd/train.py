@@ -38,7 +38,6 @@ from mcd.data.datasets import batches, build_vocab, input_dims, load_split
 from mcd.errors import RunError, TrainingError
 from mcd.evaluate import predict, score
 from mcd.models.registry import build_model
-from mcd.data.layout import split_files
 from mcd.io import (atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, load_checkpoint,
                     run_lock)
 from mcd.provenance import environment_info
@@ -83,17 +82,6 @@ def all_sum(values: list[float], world: int, device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
-
-
-def ensure_data(cfg: ExperimentConfig, rank: int, world: int) -> None:
-    """Generate SynthAVQA into ``data.root`` when it holds no annotations and a synth profile is configured."""
-    if rank == 0 and cfg.data.synth_profile and not split_files(cfg.data, "train")[0].exists():
-        from mcd.data.synth import ensure
-        extra = cfg.data.visual_feats not in (None, "frames")
-        ensure(Path(cfg.data.root), cfg.data.synth_profile, cfg.data.synth_seed, extra_visual_sets=extra,
-               progress=cfg.train.progress, multiple_choice=cfg.data.format == "avqa")  # AVQA: its {split}_qa.json
-    if world > 1:
-        dist.barrier()
 
 
 def per_rank_batch(batch_size: int, world: int) -> int:
@@ -206,7 +194,6 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
     seed_everything(t.seed)
 
     # Data: the vocabulary comes from train and is saved with the run, then reloaded (never rebuilt) on resume.
-    ensure_data(cfg, rank, world)
     vocab_path = out / "vocab.json"
     resuming = resume and (out / "last.pt").exists()
     vocab = Vocab.load(vocab_path) if resuming else build_vocab(cfg.data)

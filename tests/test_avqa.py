@@ -365,10 +365,12 @@ def open_ended_unchanged(make) -> bool:
     ["model.name=qonly", "model.qonly.dim=16", "data.audio_feats=null", "data.visual_feats=null"],
 ])
 def test_train_on_synth_mc_end_to_end(tmp_path, model):
-    # A fresh root: the trainer generates tiny SynthAVQA with its AVQA view, then reads it in the AVQA format.
+    # A fresh root: tiny SynthAVQA is generated with its AVQA view (as `mcd train` and the study do), then the
+    # trainer reads it in the AVQA format.
     cfg = load_config(None, [f"data.root={tmp_path / 'synth'}", "data.format=avqa", "data.synth_profile=tiny",
                              "data.seconds=10", f"out_dir={tmp_path / 'runs'}", "train.epochs=2",
                              "train.batch_size=32", "train.progress=false", *model])
+    synth.ensure_for(cfg.data, progress=False)
     run = Run(train(cfg))
     assert run.finished and len(run.metrics) == 2
     assert run.env["input_dims"]["num_qtypes"] == 8 and run.env["input_dims"]["num_options"] == 4

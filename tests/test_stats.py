@@ -2,6 +2,7 @@
 and the bootstrap shortcut checked against plain index resampling."""
 from __future__ import annotations
 
+import dataclasses
 from math import comb
 
 import numpy as np
@@ -206,21 +207,127 @@ def test_two_level_bootstrap_counts_the_seed_noise():
         stats.two_level_bootstrap(np.stack([a1, a2]), b1)
 
 
-def test_pooled_comparison_pairs_seeds_and_refuses_other_questions(tmp_path):
-    def fake_run(name, seed, ids, correct):
-        atomic_write_text(tmp_path / name / "config.yaml", f"train:\n  seed: {seed}\n")
-        atomic_write_csv(tmp_path / name / "predictions_test.csv", predictions(ids, correct))
-        return Run(tmp_path / name)
+def _fake_run(tmp_path, name, seed, ids, correct, data_seed=None):
+    data = "" if data_seed is None else f"data:\n  root: data/s{data_seed}\n  synth_seed: {data_seed}\n"
+    atomic_write_text(tmp_path / name / "config.yaml", f"train:\n  seed: {seed}\n{data}")
+    atomic_write_csv(tmp_path / name / "predictions_test.csv", predictions(ids, correct))
+    return Run(tmp_path / name)
 
+
+def test_pooled_comparison_pairs_seeds_on_one_data_set(tmp_path):
     a, b = correctness(both=10, a_only=6, b_only=2, neither=2)
     ids = list(range(20))
-    ra = [fake_run("a1", 1, ids, a), fake_run("a2", 2, ids[::-1], a[::-1])]   # row order must not matter
-    rb = [fake_run("b1", 1, ids, b), fake_run("b2", 2, ids, b)]
+    ra = [_fake_run(tmp_path, "a1", 1, ids, a), _fake_run(tmp_path, "a2", 2, ids[::-1], a[::-1])]   # order is free
+    rb = [_fake_run(tmp_path, "b1", 1, ids, b), _fake_run(tmp_path, "b2", 2, ids, b)]
     r = stats.pooled_comparison(ra, rb, n_boot=300)
-    assert r.diff == pytest.approx(20.0) and r.n == 20
-    other = [fake_run("a3", 3, list(range(1, 21)), a)]
-    with pytest.raises(ValueError, match="different test questions"):
-        stats.pooled_comparison([ra[0], other[0]], [rb[0], fake_run("b3", 3, list(range(1, 21)), b)], n_boot=10)
+    assert r.diff == pytest.approx(20.0) and r.n == 20 and r.method == stats.CROSSED and r.seeds == 2
+    with pytest.raises(ValueError, match="different questions"):   # within a pair the questions must agree
+        stats.pooled_comparison([ra[0]], [_fake_run(tmp_path, "b3", 1, list(range(1, 21)), b)], n_boot=10)
+
+
+def test_pooled_comparison_with_a_data_draw_per_seed(tmp_path):
+    """Each seed read its own draw (other questions, other sizes): the nested bootstrap, whose difference is the
+    mean over seeds of each seed's difference."""
+    a1, b1 = correctness(both=30, a_only=12, b_only=4, neither=14, seed=1)      # 60 questions: +13.33 points
+    a2, b2 = correctness(both=20, a_only=3, b_only=5, neither=12, seed=2)       # 40 questions: -5 points
+    ra = [_fake_run(tmp_path, "a1", 1, list(range(60)), a1, data_seed=1),
+          _fake_run(tmp_path, "a2", 2, list(range(40)), a2, data_seed=2)]
+    rb = [_fake_run(tmp_path, "b1", 1, list(range(60)), b1, data_seed=1),
+          _fake_run(tmp_path, "b2", 2, list(range(40)), b2, data_seed=2)]
+    r = stats.pooled_comparison(ra, rb, n_boot=2000)
+    assert r.method == stats.NESTED and r.seeds == 2 and r.n == 100
+    assert r.diff == pytest.approx((100 * 8 / 60 - 100 * 2 / 40) / 2)
+    assert r.low < r.diff < r.high
+    # Same question ids but another draw: still nested (ids are not questions across draws).
+    same_ids = [_fake_run(tmp_path, "c1", 1, list(range(40)), a2, data_seed=1),
+                _fake_run(tmp_path, "c2", 2, list(range(40)), a2, data_seed=2)]
+    other = [_fake_run(tmp_path, "d1", 1, list(range(40)), b2, data_seed=1),
+             _fake_run(tmp_path, "d2", 2, list(range(40)), b2, data_seed=2)]
+    assert stats.pooled_comparison(same_ids, other, n_boot=100).method == stats.NESTED
+    with pytest.raises(ValueError, match="read different data"):
+        stats.pooled_comparison([ra[0]], [_fake_run(tmp_path, "e1", 1, list(range(60)), b1, data_seed=9)], n_boot=10)
+
+
+def test_hierarchical_bootstrap_of_identical_models_is_no_difference():
+    a1, _ = correctness(both=30, a_only=10, b_only=0, neither=20, seed=1)
+    a2, _ = correctness(both=10, a_only=5, b_only=0, neither=25, seed=2)
+    r = stats.hierarchical_bootstrap([a1, a2], [a1.copy(), a2.copy()], n_boot=500)
+    assert (r.diff, r.low, r.high, r.pvalue) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_hierarchical_bootstrap_with_one_seed_is_the_question_bootstrap():
+    a, b = correctness(both=300, a_only=40, b_only=20, neither=140)
+    nested = stats.hierarchical_bootstrap([a], [b], n_boot=5_000, seed=4)
+    assert nested == dataclasses.replace(stats.paired_bootstrap(a, b, n_boot=5_000, seed=4), method="questions")
+
+
+def test_hierarchical_bootstrap_counts_the_seed_noise():
+    """Seed 1 is 10 points ahead on its 1,000 questions, seed 2 is 50 ahead on its 800: the question noise alone
+    is about +-2 points, so an interval spanning most of 10..50 can only come from resampling the seeds."""
+    a1, b1 = correctness(both=400, a_only=100, b_only=0, neither=500, seed=1)
+    a2, b2 = correctness(both=300, a_only=400, b_only=0, neither=100, seed=2)
+    r = stats.hierarchical_bootstrap([a1, a2], [b1, b2], n_boot=4_000)
+    assert r.diff == pytest.approx(30.0)
+    assert r.low < 15 and r.high > 45
+    alone = stats.hierarchical_bootstrap([a1], [b1], n_boot=4_000)
+    assert alone.high - alone.low < 5
+    with pytest.raises(ValueError, match="same number"):
+        stats.hierarchical_bootstrap([a1, a2], [b1])
+    with pytest.raises(ValueError, match="one answer of each model"):
+        stats.hierarchical_bootstrap([a1], [b2])
+
+
+def test_hierarchical_bootstrap_keeps_its_level_under_the_null():
+    """Two equally good models, 3 seeds, each seed with its own 250-350 questions of varied difficulty and a
+    seed effect on each model (sd 2 points of skill): over 1,000 simulated studies the test rejects "no
+    difference" at p < 0.05 in 2.5 % to 7.5 % of them (about 3 binomial sd around the nominal 5 %)."""
+    rng = np.random.default_rng(0)
+    p = []
+    for k in range(1000):
+        a, b = [], []
+        for q in rng.integers(250, 351, size=3):
+            difficulty = rng.uniform(0.05, 0.95, q)
+            a.append(rng.random(q) < np.clip(difficulty + rng.normal(0, 0.02), 0, 1))
+            b.append(rng.random(q) < np.clip(difficulty + rng.normal(0, 0.02), 0, 1))
+        p.append(stats.hierarchical_bootstrap(a, b, n_boot=500, seed=k).pvalue)
+    assert 0.025 <= np.mean(np.array(p) < 0.05) <= 0.075
+
+
+# -------------------------------------------------------------------------------------------------------- power
+def test_power_simulation_size_and_power_grow_as_expected():
+    """No difference: rejections near the level; the detectable difference shrinks with more questions and
+    grows with the seed-and-draw noise."""
+    size = stats.rejection_rate(0.0, 2000, 0.3, 0.5, n_sim=300, n_boot=400)
+    assert size <= 0.1
+    assert stats.rejection_rate(5.0, 2000, 0.3, 0.5, n_sim=100, n_boot=400) > 0.9
+    small = stats.minimum_detectable_difference(4000, 0.3, 0.0, n_sim=150, n_boot=300, tol=0.1)
+    large = stats.minimum_detectable_difference(1000, 0.3, 0.0, n_sim=150, n_boot=300, tol=0.1)
+    noisy = stats.minimum_detectable_difference(4000, 0.3, 2.0, n_sim=150, n_boot=300, tol=0.1)
+    assert small < large and small < noisy
+    # Without seed noise the detectable difference is about 2.8 standard errors of the mean over 3 seeds.
+    se = 100 * np.sqrt(0.3 / 4000 / 3)
+    assert 2.0 * se < small < 3.6 * se
+
+
+def test_comparison_inputs_from_runs(tmp_path):
+    a1, b1 = correctness(both=30, a_only=12, b_only=4, neither=14, seed=1)
+    a2, b2 = correctness(both=20, a_only=3, b_only=5, neither=12, seed=2)
+    runs_a = [_fake_run(tmp_path, "a1", 1, list(range(60)), a1, 1), _fake_run(tmp_path, "a2", 2, list(range(40)), a2, 2)]
+    runs_b = [_fake_run(tmp_path, "b1", 1, list(range(60)), b1, 1), _fake_run(tmp_path, "b2", 2, list(range(40)), b2, 2)]
+    x = stats.comparison_inputs(runs_a, runs_b, columns=("overall",)).loc["overall"]
+    assert (x["seeds"], x["questions"]) == (2, 50)
+    assert x["discordant"] == pytest.approx((16 / 60 + 8 / 40) / 2)
+    assert x["difference"] == pytest.approx((100 * 8 / 60 - 100 * 2 / 40) / 2)
+    q_var = np.mean([1e4 * (16 / 60 - (8 / 60) ** 2) / 60, 1e4 * (8 / 40 - (2 / 40) ** 2) / 40])
+    excess = np.var([100 * 8 / 60, -100 * 2 / 40], ddof=1) - q_var
+    assert x["seed-and-draw sd"] == pytest.approx(np.sqrt(max(excess, 0)))
+    assert x["question sd"] == pytest.approx(np.sqrt(q_var))
+    table = stats.power_table(stats.comparison_inputs(runs_a, runs_b), {"overall": 50, "Audio": 50}, n_sim=40,
+                              n_boot=100)
+    assert list(table.index) == ["overall"]          # the fake runs hold no Audio questions: left out
+    row = table.loc["overall"]
+    assert row["seed-and-draw sd, = question sd (points)"] >= row["seed-and-draw sd, measured (points)"]
+    assert 0 <= row["size, measured"] <= 1 and row["minimum detectable difference, measured (points)"] > 0
 
 
 def test_two_level_bootstrap_keeps_its_level_under_the_null():

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The data sets' constants live with the schema and are imported from here by the rest of the package.
-from mcd.data.schema import (ANSWER_SET, ANSWERS, AVQA_TYPES, INSTRUMENTS, MAX_QUESTION_LEN, NUMBER_WORDS,
+from mcd.data.schema import (ANSWER_SET, ANSWERS, AVQA_TYPES, INSTRUMENTS, MAX_QUESTION_LEN, NUMBER_WORDS,  # noqa: F401
                              QUESTION_TYPES, RecordError, VocabFile, json_kind, parse_json, record_id,
                              validate_music_avqa)
 from mcd.errors import DataError
