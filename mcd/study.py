@@ -396,27 +396,6 @@ def same_video_pairs_per_batch(profile: str, *, overrides: list[str] | None = No
     return float(np.mean(counts))
 
 
-def association_block_parts(overrides: list[str] | None = None) -> pd.Series:
-    """Parameters of ONE MCD association block, by part, the audio and visual branches summed, at the config's
-    width (the paper's D = 512 unless ``overrides`` change it). Every part is an ``nn.Linear`` or
-    ``nn.BatchNorm1d`` inside, so thop counts all of them."""
-    from mcd.config import load_config
-    from mcd.models.mcd import AssociationBlock
-    block = AssociationBlock(load_config(None, ["model.name=mcd", *(overrides or [])]).model.mcd)
-
-    def n(m):
-        return 0 if m is None else sum(p.numel() for p in m.parameters())
-
-    parts = {"self-attention projections": 0, "cross-attention projections": 0, "FFN": 0, "BatchNorm": 0}
-    for br in (block.audio, block.visual):
-        parts["self-attention projections"] += n(br.self_attn)
-        parts["cross-attention projections"] += n(br.cross_attn)
-        parts["FFN"] += n(br.ffn)
-        parts["BatchNorm"] += n(br.bn_att) + n(br.bn_ffn)
-    assert sum(parts.values()) == n(block), "a parameter of the block is in no part"
-    return pd.Series(parts, name="parameters")
-
-
 # ------------------------------------------------------------------------------------------ peers and curves
 PEERS = {"avst": "AVST", "pstp": "PSTP-Net"}   # our model name -> the paper's
 PEER_LR = ("own", "mcd")
