@@ -113,7 +113,8 @@ class TrainConfig:
     sync_bn: bool = True         # several CUDA processes: BatchNorm statistics over the global batch (SyncBatchNorm)
     threads: int | None = None   # torch CPU threads (None: torch's default)
     select: str = "val"          # val: keep the best-on-val weights; last: the last epoch's (val was trained on)
-    eval_test_each_epoch: bool = True  # record test accuracy per epoch (Fig. 5); selection still uses val only
+    eval_test_each_epoch: bool = False  # also score test after every epoch (the curves of Fig. 5); selection never
+                                        # reads test, so this changes no number and is not part of a run's identity
     progress: bool = True
 
     def __post_init__(self):
@@ -155,12 +156,13 @@ class ExperimentConfig:
         return config_key(self.model.name)
 
     def identity(self) -> dict:
-        """Everything that can change a run's numbers (not where it is written, not the bar). A switch that only
-        lets data load (``data.allow_new_answers``) is left out while off, so runs keep their hashes."""
+        """Everything that can change a run's numbers (not where it is written, not the bar, not the per-epoch test
+        curves). A switch that only lets data load (``data.allow_new_answers``) is left out while off."""
         d = self.to_dict()
         d.pop("out_dir")
         d.pop("name")
         d["train"].pop("progress")
+        d["train"].pop("eval_test_each_epoch")      # adds the test curves, changes no other number
         if not d["data"]["allow_new_answers"]:
             d["data"].pop("allow_new_answers")
         return d

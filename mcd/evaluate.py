@@ -27,25 +27,37 @@ def score_columns(taxonomy: str | Taxonomy = "music_avqa") -> list[str]:
 
 
 @torch.no_grad()
-def predict(model, split, vocab, *, batch_size: int = 256, device="cpu", autocast_dtype=None) -> pd.DataFrame:
-    """One row per question: ids, type, gold and predicted answers, whether correct."""
+def predict(model, split, vocab, *, batch_size: int = 256, device="cpu", autocast_dtype=None,
+            stride: int = 1) -> pd.DataFrame:
+    """One row per question: ids, type, gold and predicted answers, whether correct.
+
+    A model that reports the seconds it selected (``ModelOutput.extras`` keys ``clues_*``, [B, k] indices into its
+    time steps: MCD's Top-k/2 clues, AVST's most attended steps) gets one more column per key, the selected
+    seconds of the video as space-separated integers (time step x ``stride``), for the grounding chapter."""
     was_training = model.training
     model.eval()
-    preds = []
+    preds, clues = [], {}
     from mcd.data.datasets import batches
     for idx in batches(len(split), batch_size, shuffle=False):
         batch = split.batch(idx, device)
         with torch.autocast(device_type=torch.device(device).type, dtype=autocast_dtype,
                             enabled=autocast_dtype is not None):
-            logits = model(batch).logits
-        preds.append(logits.float().argmax(-1).cpu())
+            out = model(batch)
+        preds.append(out.logits.float().argmax(-1).cpu())
+        for key, value in out.extras.items():
+            if key.startswith("clues_") and torch.is_tensor(value) and value.dim() == 2:
+                clues.setdefault(key, []).append(value.cpu())
     model.train(was_training)
     pred = torch.cat(preds).tolist() if preds else []
     if split.options is not None:  # multiple choice: the index of the chosen option
         predicted = [r.options[p] for r, p in zip(split.records, pred)]
     else:
         predicted = [vocab.answers[p] for p in pred]
-    return prediction_table(split.records, predicted)
+    table = prediction_table(split.records, predicted)
+    for key, parts in clues.items():
+        seconds = (torch.cat(parts) * stride).tolist()
+        table[key] = [" ".join(map(str, sorted(s))) for s in seconds]
+    return table
 
 
 def prediction_table(records: list[Record], predicted: list[str]) -> pd.DataFrame:

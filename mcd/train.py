@@ -37,6 +37,7 @@ from mcd.data.annotations import Vocab
 from mcd.data.datasets import batches, build_vocab, input_dims, load_split
 from mcd.errors import RunError, TrainingError
 from mcd.evaluate import predict, score
+from mcd.models.diagnostics import run_diagnostics
 from mcd.models.registry import build_model
 from mcd.io import (atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, load_checkpoint,
                     run_lock)
@@ -179,6 +180,7 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
 
 
 def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
+    started = time.time()
     t = cfg.train
     device = pick_device(t.device)
     rank, world, device = init_distributed(device)
@@ -304,22 +306,29 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
             dist.barrier()
 
     if rank == 0:
-        finish(cfg, unwrap(model), splits, vocab, out, device, amp)
+        finish(cfg, unwrap(model), splits, vocab, dims, out, device, amp, started=started)
     if world > 1:
         dist.barrier()
     return out
 
 
-def finish(cfg, model, splits, vocab, out: Path, device, amp) -> None:
-    """Evaluate the best-on-val weights once on val and test; write predictions, scores, and DONE."""
+def finish(cfg, model, splits, vocab, dims, out: Path, device, amp, *, started: float) -> None:
+    """Evaluate the best-on-val weights once: per-question predictions on val and test, scores on all three
+    splits (train too: whether a model fits what it fails to generalise, without keeping its checkpoint), the
+    model's own diagnostics, the wall time; then DONE."""
     best = load_checkpoint(out / "best.pt")
     model.load_state_dict(best["model"])
     scores = {"best_epoch": best["epoch"], "annotation_version": cfg.data.version,
               "data_root": str(cfg.data.annotation_root or cfg.data.root)}
-    for s in ("val", "test"):
-        pred = predict(model, splits[s], vocab, device=device, autocast_dtype=amp)
-        atomic_write_csv(out / f"predictions_{s}.csv", pred)
+    for s in ("train", "val", "test"):
+        pred = predict(model, splits[s], vocab, device=device, autocast_dtype=amp, stride=cfg.data.stride)
+        if s != "train":
+            atomic_write_csv(out / f"predictions_{s}.csv", pred)
         scores[s] = score(pred)
         scores[f"{s}_files"] = [str(f) for f in splits[s].files]
+    diagnostics = run_diagnostics(cfg, model, splits["val"], dims, device)
+    if diagnostics:
+        atomic_write_json(out / "diagnostics.json", diagnostics)
+    scores["seconds"] = time.time() - started      # training and this evaluation, this process (resumed: since)
     atomic_write_json(out / "scores.json", scores)
     atomic_write_text(out / "DONE", f"finished; best epoch {best['epoch']}\n")

@@ -35,6 +35,24 @@ from mcd.models.mcd import MCD, audio_visual_means
 QUANTILES = {"cos_q05": 0.05, "cos_q50": 0.5, "cos_q95": 0.95}
 
 
+def run_diagnostics(cfg, model, split, dims, device="cpu", *, batch_size: int = 64, seed: int = 0) -> dict:
+    """What the trainer keeps beside an MCD run (``diagnostics.json``): ``cross_weight_diagnostics`` on one batch of
+    ``split`` (the first ``batch_size`` questions of a ``seed``-ed permutation), at initialisation (the weights the
+    run's seed draws, as the trainer draws them) and trained (``model``). {} for other models and for MCD without
+    cross-attention."""
+    if not isinstance(model, MCD) or not (model.cfg.a_query or model.cfg.v_query) or not model.cfg.num_blocks:
+        return {}
+    from mcd.data.datasets import batches
+    from mcd.models.registry import build_model
+    batch = split.batch(next(batches(len(split), batch_size, shuffle=True, seed=seed)), device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        initial = build_model(cfg.model, dims).to(device)
+    return {"split": split.name, "batch_size": batch_size, "seed": seed,
+            "initialisation": cross_weight_diagnostics(initial, batch),
+            "trained": cross_weight_diagnostics(model, batch)}
+
+
 def normalised_entropy(p: torch.Tensor) -> torch.Tensor:
     """Entropy of the distributions along the last axis, divided by log of its length: [..., n] -> [...]."""
     return -(p * p.clamp_min(1e-30).log()).sum(-1) / math.log(p.size(-1))
