@@ -1,7 +1,7 @@
 """The kept results: every run the study uses, kept in the repository without checkpoints.
 
     results/<profile>/runs/<name>-<config hash>/
-      config.yaml  env.json  vocab.json  metrics.csv  scores.json  DONE
+      config.yaml  env.json  vocab.json  metrics.csv  scores.json  [diagnostics.json]  DONE
       predictions_val.csv.gz  predictions_test.csv.gz     (one row per question; gzip written without a time
                                                             stamp, so the same predictions give the same bytes)
 
@@ -19,37 +19,41 @@ from pathlib import Path
 import pandas as pd
 
 KEPT_FILES = ("config.yaml", "env.json", "vocab.json", "metrics.csv", "scores.json")
+OPTIONAL_FILES = ("diagnostics.json",)
 PREDICTION_SPLITS = ("val", "test")
 GZIP = {"method": "gzip", "mtime": 0}     # reproducible bytes
-
-
-def kept_path(bundle: Path, cfg) -> Path:
-    """Where ``cfg``'s run lives in ``bundle`` (it may not be there)."""
-    return Path(bundle) / cfg.run_dir().name
 
 
 def is_kept(path: Path) -> bool:
     return (Path(path) / "DONE").exists() and all((Path(path) / f).exists() for f in KEPT_FILES)
 
 
-def keep(run_path: Path, bundle: Path) -> Path:
-    """Copy a finished run folder into ``bundle`` (no checkpoints, predictions compressed), atomically."""
-    run_path, bundle = Path(run_path), Path(bundle)
+def keep(run_path: Path, target: Path, *, relative_to: Path | None = None) -> Path:
+    """Copy a finished run folder to ``target`` (no checkpoints, predictions compressed), in one rename.
+
+    Absolute paths in the kept text files are written relative to the folder ``relative_to`` (the repository:
+    ``data/...``, and ``../shared/...`` beside it), so that the kept results name no machine's folders."""
+    run_path, target = Path(run_path), Path(target)
     if not (run_path / "DONE").exists():
         raise ValueError(f"{run_path} is not a finished run (no DONE); only finished runs are kept")
-    target = bundle / run_path.name
-    tmp = bundle / f".{run_path.name}.tmp-{os.getpid()}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir()
     try:
-        for name in KEPT_FILES:
-            shutil.copyfile(run_path / name, tmp / name)
+        for name in KEPT_FILES + OPTIONAL_FILES:
+            if (run_path / name).exists():
+                text = (run_path / name).read_text(encoding="utf-8")
+                if relative_to is not None:
+                    base = Path(relative_to).resolve()
+                    text = text.replace(f"{base}/", "").replace(f"{base.parent}/", "../")
+                (tmp / name).write_text(text, encoding="utf-8")
         for split in PREDICTION_SPLITS:
             pred = read_predictions(run_path, split)
             pred.to_csv(tmp / f"predictions_{split}.csv.gz", index=False, compression=GZIP)
         shutil.copyfile(run_path / "DONE", tmp / "DONE")      # last: a kept run is complete
         if target.exists():
-            old = bundle / f".{run_path.name}.old-{os.getpid()}"
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)

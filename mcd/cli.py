@@ -166,8 +166,14 @@ def cmd_bench(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from mcd.study import run_study
-    run_study(profile=args.profile, build_book=not args.no_book, notebooks=args.only, jobs=args.jobs)
+    from mcd.study import run_study, verify_study
+    if args.verify is not None or args.verify_runs:
+        table = verify_study(args.profile, count=args.verify, names=args.verify_runs, seed=args.verify_seed)
+        identical = bool(table["scores identical"].all() and table["predictions identical"].all())
+        print(f"{len(table)} kept run(s) retrained: {'all identical' if identical else 'NOT all identical'}")
+        return 0 if identical else 1
+    run_study(profile=args.profile, build_book=not args.no_book, notebooks=args.only, jobs=args.jobs,
+              recompute=args.recompute)
     return 0
 
 
@@ -272,11 +278,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("overrides", nargs="*", help="config overrides for every model")
     b.set_defaults(func=cmd_bench)
 
-    st = sub.add_parser("study", help="execute every notebook with papermill and build the book")
-    st.add_argument("--profile", default="default", help="SynthAVQA profile: tiny (minutes) or default (the book)")
-    st.add_argument("--no-book", action="store_true")
-    st.add_argument("--only", nargs="*", default=None, help="run only these notebooks (stems)")
-    st.add_argument("--jobs", type=int, default=2, help="notebooks executed at once, each on its share of the cores")
+    st = sub.add_parser("study", help="train what the chapters read (unless kept), execute them, build the book",
+                        description="The whole study: the runs every chapter reads are read from the kept results "
+                                    "(results/<profile>/) or trained (two at a time, longest first), then every "
+                                    "notebook is executed with papermill and the Jupyter Book is built with -W.")
+    st.add_argument("--profile", default="default", help="tiny (a smoke test, minutes), default (the book), paper")
+    st.add_argument("--no-book", action="store_true", help="execute the chapters but do not build the book")
+    st.add_argument("--only", nargs="*", default=None, help="only these chapters (notebook stems)")
+    st.add_argument("--jobs", type=int, default=2, help="runs trained, and notebooks executed, at once")
+    st.add_argument("--recompute", action="store_true",
+                    help="retrain every run from scratch instead of reading the kept results (and keep the new ones)")
+    st.add_argument("--verify", type=int, default=None, metavar="K",
+                    help="retrain K kept runs from scratch and say whether they come out identical (nothing else)")
+    st.add_argument("--verify-runs", nargs="+", default=None, metavar="NAME",
+                    help="with --verify: these kept runs (folder names under results/<profile>/runs, or prefixes)")
+    st.add_argument("--verify-seed", type=int, default=0, help="which K kept runs --verify draws")
     st.set_defaults(func=cmd_study)
     return p
 

@@ -102,18 +102,6 @@ def prior_baselines(train: list[Record], test: list[Record]) -> dict[str, dict]:
     return {f"majority per {by}": score(majority_baseline(train, test, by)) for by in ("type", "template")}
 
 
-def qonly_config(profile: str, root: Path, seed: int = 1, overrides=None):
-    """The learned question-only LSTM on the real questions: train = partial reconstruction + json_update val
-    (so the last epoch is kept: no held-out val is left), test = json_update test. No features are read."""
-    from mcd.study import STUDY_PROFILES, experiment
-    p = STUDY_PROFILES[profile]
-    return experiment(profile, "real-qonly", "qonly", seed=seed, overrides=[
-        f"data.root={root}", "data.synth_profile=null", "data.audio_feats=null", "data.visual_feats=null",
-        f"data.train_files=[{PARTIAL_TRAIN}, json_update/avqa-val.json]", "data.version=json_update",
-        "train.select=last", f"model.qonly.dim={512 if profile != 'tiny' else p.dim}",
-        f"train.epochs={5 if profile != 'tiny' else 1}", *(overrides or [])])
-
-
 def prior_fit(parts: dict[str, list[Record]], version: str = "json_update") -> list[Record]:
     """What this chapter fits the priors on: the partial train reconstruction plus ``version``'s val file."""
     return parts["partial train"] + parts[f"{version}/val"]

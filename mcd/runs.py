@@ -52,7 +52,20 @@ class Run:
         return json.loads((self.path / "scores.json").read_text())
 
     def predictions(self, split: str = "test") -> pd.DataFrame:
-        return pd.read_csv(self.path / f"predictions_{split}.csv", dtype={"video_id": str})
+        """Per-question predictions on ``split`` (a run folder's CSV, or a kept run's compressed one)."""
+        from mcd.bundle import read_predictions
+        return read_predictions(self.path, split)
+
+    @property
+    def has_test_curves(self) -> bool:
+        """Whether test was scored after every epoch (``train.eval_test_each_epoch``: the curves of Fig. 5)."""
+        return bool(self.metrics["test_acc"].notna().all())
+
+    @property
+    def diagnostics(self) -> dict | None:
+        """What the trainer measured on the model beside its scores (``diagnostics.json``), if anything."""
+        path = self.path / "diagnostics.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     @property
     def env(self) -> dict:
@@ -61,13 +74,15 @@ class Run:
 
 def get_or_train(cfg, *, retrain: bool = False) -> Run:
     """Return the finished run for ``cfg``; train it first if none exists (resuming a partial one; ``retrain``:
-    training it anew).
+    training it anew, as a run that lacks the per-epoch test curves ``cfg`` asks for is).
 
     Processes that ask for the same run (notebooks executed in parallel share runs) are serialised by the run
     folder's lock: the one that gets it trains; the others wait for the lock, then read the finished run instead
     of training it again."""
     from mcd.train import train
     run = Run(cfg.run_dir())
+    if run.finished and cfg.train.eval_test_each_epoch and not run.has_test_curves:
+        retrain = True          # asked for the test curves (Fig. 5), which this run did not record
     while retrain or not run.finished:
         try:
             train(cfg, out=run.path, resume=not retrain)

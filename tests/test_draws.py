@@ -26,22 +26,22 @@ def test_user_data_is_not_a_draw():
 
 
 def test_runs_generate_each_draw_before_training(tmp_path, monkeypatch):
-    monkeypatch.setattr(study, "data_root", lambda profile, seed: tmp_path / f"draw-{seed}")
+    monkeypatch.setattr(study.experiments, "data_root", lambda profile, seed: tmp_path / f"draw-{seed}")
     trained = []
 
-    def fake_get_or_train(cfg):
+    def fake_get_or_train(cfg, retrain=False):
         card = synth.read_card(cfg.data.root)
         trained.append((cfg.train.seed, card["seed"], card["profile"]))
         return cfg.train.seed
 
-    monkeypatch.setattr(study, "get_or_train", fake_get_or_train)
+    monkeypatch.setattr(study.results, "get_or_train", fake_get_or_train)
     cfgs = [study.experiment("tiny", "mlp", "mlp", seed=s) for s in (1, 2)]
     assert study.runs(cfgs) == [1, 2]
     assert trained == [(1, 1, "tiny"), (2, 2, "tiny")]
 
 
 def test_extra_visual_sets_in_every_draw(tmp_path, monkeypatch):
-    monkeypatch.setattr(study, "data_root", lambda profile, seed: tmp_path / f"draw-{seed}")
+    monkeypatch.setattr(study.comparisons, "data_root", lambda profile, seed: tmp_path / f"draw-{seed}")
     card = study.ensure_extra_visual_sets("tiny", seeds=[1, 2])
     assert card["seed"] == 1 and card["extra_visual_sets"]
     for seed in (1, 2):

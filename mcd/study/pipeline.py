@@ -1,0 +1,115 @@
+"""``mcd study``: the whole study in one command, in three phases, each timed.
+
+1. **train**: every run the chapters read (``chapters.study_plan``) that is neither kept (``results/<profile>/``)
+   nor finished here is trained, two at a time on one thread each, the longest first (``runs.train_plan``);
+2. **chapters**: every notebook is executed with papermill into ``book/generated/`` (two at a time); they only
+   read finished runs, so this phase trains nothing when phase 1 ran;
+3. **book**: the executed chapters are made readable (``mcd.book``) and the Jupyter Book is built with ``-W``.
+
+``recompute`` retrains every run from scratch (and replaces the kept copies); ``verify`` retrains a few kept runs
+and says whether they came out identical.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from mcd.study.chapters import study_plan
+from mcd.study.profiles import REPO, STUDY_PROFILES, data_label
+from mcd.study.results import finished_run, kept_dir, train_plan, verify
+
+# Executed in this order, two at a time: the chapters that compute the most first.
+NOTEBOOKS = ["datasets", "table8_efficiency", "table2_fusion", "table3_sota", "fig5_late_fusion", "real_questions",
+             "table5_avqa", "table10_losses", "table9_lef", "table6_text_encoder", "table4_backbones",
+             "table7_attention"]
+
+
+def cost_table(plan) -> pd.DataFrame:
+    """Per model: runs, and mean and total wall seconds of one run (training and its final evaluation), read from
+    the runs themselves (``scores.json``)."""
+    rows = []
+    for cfg in plan:
+        run = finished_run(cfg)   # finished by now: read back, never trained here
+        rows.append({"model": cfg.model.name, "seconds": run.scores.get("seconds", float("nan"))})
+    frame = pd.DataFrame(rows)
+    table = frame.groupby("model")["seconds"].agg(runs="count", mean="mean", total="sum")
+    table.loc["all"] = [table["runs"].sum(), frame["seconds"].mean(), table["total"].sum()]
+    return table.round(1)
+
+
+def execute_notebooks(profile: str, names: list[str], *, jobs: int, out_dir: Path) -> list[str]:
+    """Execute ``names`` with papermill into ``out_dir``, ``jobs`` at a time (each kernel gets its share of the
+    cores), and make each readable for the book."""
+    import papermill
+
+    from mcd import book
+    out_dir.mkdir(parents=True, exist_ok=True)
+    threads = str(max(1, (os.cpu_count() or 1) // max(jobs, 1)))
+    os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)   # kernels inherit the environment
+    slug = book.repository_slug(REPO)
+
+    def execute(nb: str) -> str:
+        t0 = time.time()
+        target = out_dir / f"{nb}.ipynb"
+        papermill.execute_notebook(str(REPO / "notebooks" / f"{nb}.ipynb"), str(target),
+                                   parameters={"profile": profile}, cwd=str(REPO / "notebooks"),
+                                   progress_bar=False, log_output=False)
+        book.prepare_notebook(target, chapter=nb, profile=profile, data=data_label(profile), slug=slug)
+        return f"== notebooks/{nb}.ipynb executed in {time.time() - t0:.0f} s"
+
+    lines = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for line in pool.map(execute, names):
+            print(line, flush=True)
+            lines.append(line)
+    return lines
+
+
+def run_study(profile: str = "default", *, build_book: bool = True, notebooks: list[str] | None = None,
+              jobs: int = 2, recompute: bool = False) -> dict:
+    """The three phases (module docstring); returns and prints their wall times and the runs trained."""
+    if profile not in STUDY_PROFILES:
+        raise ValueError(f"unknown study profile {profile!r}; choose one of {sorted(STUDY_PROFILES)}")
+    names = notebooks or NOTEBOOKS
+    unknown = sorted(set(names) - set(NOTEBOOKS))
+    if unknown:
+        raise ValueError(f"unknown chapters {unknown}; chapters: {NOTEBOOKS}")
+    timings: dict = {"profile": profile}
+    t0 = time.time()
+    plan = study_plan(profile, names)
+    kept_before = sum(1 for cfg in plan if kept_dir(cfg) is not None and (kept_dir(cfg) / "DONE").exists())
+    print(f"== {len(plan)} runs in the plan ({kept_before} kept in results/{profile}/); profile {profile!r}: "
+          f"{STUDY_PROFILES[profile].description}", flush=True)
+    trained = train_plan(plan, jobs=jobs, retrain=recompute)
+    timings |= {"runs": len(plan), "runs trained": len(trained), "train seconds": round(time.time() - t0, 1)}
+    print(f"== trained {len(trained)} runs in {timings['train seconds']:.0f} s", flush=True)
+
+    t1 = time.time()
+    execute_notebooks(profile, names, jobs=jobs, out_dir=REPO / "book" / "generated")
+    timings["chapters seconds"] = round(time.time() - t1, 1)
+    if build_book:
+        from mcd import book
+        t2 = time.time()
+        index = book.build(REPO, profile=profile, data=data_label(profile), out_dir=REPO / "book" / "generated")
+        timings["book seconds"] = round(time.time() - t2, 1)
+        print(f"== book: {index}")
+    timings["total seconds"] = round(time.time() - t0, 1)
+    print("== wall time by phase (s): " + ", ".join(f"{k.removesuffix(' seconds')} {v:.0f}"
+                                                  for k, v in timings.items() if k.endswith("seconds")))
+    if trained.shape[0]:
+        print("== cost of the runs trained, by model (wall seconds per run, one thread):")
+        print(cost_table([cfg for cfg in plan if cfg.run_dir().name in set(trained["run"])]).to_string())
+    return timings
+
+
+def verify_study(profile: str = "default", *, count: int | None = None, names: list[str] | None = None,
+                 seed: int = 0) -> pd.DataFrame:
+    """Retrain ``count`` kept runs (drawn with ``seed``) or the ``names`` given, and compare them with the kept
+    copies; prints one line per run and returns the table."""
+    table = verify(study_plan(profile), count=count, names=names, seed=seed)
+    print(table.to_string(index=False))
+    return table
