@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from mcd.study.chapters import study_plan
-from mcd.study.profiles import REPO, STUDY_PROFILES, data_label
+from mcd.study.profiles import REPO, STUDY_PROFILES, data_label, results_dir
 from mcd.study.results import finished_run, kept_dir, train_plan, verify
 
 # Executed in this order, two at a time: the chapters that compute the most first.
@@ -101,9 +101,32 @@ def run_study(profile: str = "default", *, build_book: bool = True, notebooks: l
     print("== wall time by phase (s): " + ", ".join(f"{k.removesuffix(' seconds')} {v:.0f}"
                                                   for k, v in timings.items() if k.endswith("seconds")))
     if trained.shape[0]:
+        costs = cost_table([cfg for cfg in plan if cfg.run_dir().name in set(trained["run"])])
         print("== cost of the runs trained, by model (wall seconds per run, one thread):")
-        print(cost_table([cfg for cfg in plan if cfg.run_dir().name in set(trained["run"])]).to_string())
+        print(costs.to_string())
+        timings["cost by model"] = costs.reset_index().to_dict(orient="records")
+    record_timings(profile, timings, jobs=jobs, recompute=recompute, build_book=build_book, chapters=names)
     return timings
+
+
+def record_timings(profile: str, timings: dict, **how) -> None:
+    """Keep this study's wall times with the kept results (``results/<profile>/study_timings.json``), one entry per
+    kind of run (``recompute``: every run trained; ``kept``: the book built from the kept results), so the book and
+    the README can say what each takes, measured."""
+    if not STUDY_PROFILES[profile].keep or how.get("chapters") != NOTEBOOKS or not how.get("build_book"):
+        return                                    # only whole studies of a kept profile are recorded
+    import json
+
+    from mcd.io import atomic_write_json
+    from mcd.provenance import environment_info
+    path = results_dir(profile) / "study_timings.json"
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    kind = "recompute" if how["recompute"] else ("trained what was missing" if timings["runs trained"] else "kept")
+    machine = environment_info()
+    kept[kind] = {**timings, "jobs": how["jobs"], "cpu_count": os.cpu_count(),
+                  "machine": {k: machine[k] for k in ("platform", "python", "torch", "cuda", "git_commit")},
+                  "date": time.strftime("%Y-%m-%d")}
+    atomic_write_json(path, kept)
 
 
 def verify_study(profile: str = "default", *, count: int | None = None, names: list[str] | None = None,
