@@ -53,6 +53,7 @@ def atomic_write(path, write: Callable[[str], None]) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
         raise _naming(e, path) from e
+    os.fchmod(fd, 0o644)     # mkstemp makes the file private; a result is read by others (a group, a web server)
     os.close(fd)
     try:
         write(tmp)
