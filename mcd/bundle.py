@@ -3,7 +3,7 @@
     results/<profile>/runs/<name>-<config hash>/
       config.yaml  env.json  vocab.json  metrics.csv  scores.json  [diagnostics.json]  DONE
       predictions_val.csv.gz  predictions_test.csv.gz     (one row per question; gzip written without a time
-                                                            stamp, so the same predictions give the same bytes)
+      [predictions_<extra test set>.csv.gz]                 stamp, so the same predictions give the same bytes)
 
 A kept run is a run folder that ``mcd.runs.Run`` reads like any other; it lacks ``best.pt`` and ``last.pt``.
 ``keep`` adds a finished run to the bundle in one rename, so a bundle never holds half a run. ``verify`` retrains
@@ -20,7 +20,6 @@ import pandas as pd
 
 KEPT_FILES = ("config.yaml", "env.json", "vocab.json", "metrics.csv", "scores.json")
 OPTIONAL_FILES = ("diagnostics.json",)
-PREDICTION_SPLITS = ("val", "test")
 GZIP = {"method": "gzip", "mtime": 0}     # reproducible bytes
 
 
@@ -48,7 +47,7 @@ def keep(run_path: Path, target: Path, *, relative_to: Path | None = None) -> Pa
                     base = Path(relative_to).resolve()
                     text = text.replace(f"{base}/", "").replace(f"{base.parent}/", "../")
                 (tmp / name).write_text(text, encoding="utf-8")
-        for split in PREDICTION_SPLITS:
+        for split in prediction_names(run_path):
             pred = read_predictions(run_path, split)
             pred.to_csv(tmp / f"predictions_{split}.csv.gz", index=False, compression=GZIP)
         shutil.copyfile(run_path / "DONE", tmp / "DONE")      # last: a kept run is complete
@@ -62,6 +61,13 @@ def keep(run_path: Path, target: Path, *, relative_to: Path | None = None) -> Pa
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def prediction_names(run_path: Path) -> list[str]:
+    """The splits (val, test, and any extra test set) a run folder or a kept run has predictions for."""
+    names = {p.name.removeprefix("predictions_").removesuffix(".gz").removesuffix(".csv")
+             for p in Path(run_path).glob("predictions_*.csv*")}
+    return sorted(names)
 
 
 def read_predictions(run_path: Path, split: str) -> pd.DataFrame:
@@ -78,7 +84,8 @@ def compare_runs(kept: Path, fresh: Path) -> dict:
     out: dict = {"run": Path(kept).name}
     a, b = json.loads((Path(kept) / "scores.json").read_text()), json.loads((Path(fresh) / "scores.json").read_text())
     diffs = []
-    for split in PREDICTION_SPLITS:
+    names = prediction_names(kept)
+    for split in names:
         for key, value in a.get(split, {}).items():
             other = b.get(split, {}).get(key)
             if isinstance(value, (int, float)) and isinstance(other, (int, float)):
@@ -88,7 +95,7 @@ def compare_runs(kept: Path, fresh: Path) -> dict:
     out["scores identical"] = bool(diffs) and max(diffs) == 0.0
     out["largest score difference (points)"] = max(diffs) if diffs else float("nan")
     changed = 0
-    for split in PREDICTION_SPLITS:
+    for split in names:
         pa, pb = read_predictions(kept, split), read_predictions(fresh, split)
         if len(pa) != len(pb) or list(pa["question_id"]) != list(pb["question_id"]):
             changed = -1

@@ -64,6 +64,9 @@ class DataConfig:
     cache_dir: str | None = None         # where split feature arrays are cached (default: root/.cache)
     format: str = "music_avqa"           # annotation format: music_avqa | avqa (Yang et al., multiple choice)
     allow_new_answers: bool = False      # Music-AVQA answers outside its 42 are accepted (data of your own)
+    # more test sets to answer with the best weights, {name: annotation file}, e.g. MUSIC-AVQA v2.0's balanced and
+    # biased test sets; each gets its predictions_<name>.csv and scores (absolute, or relative to annotation_root)
+    extra_test_files: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.format not in DATA_FORMATS:
@@ -77,6 +80,9 @@ class DataConfig:
         _require(1 <= self.seconds <= MAX_SECONDS, "data.seconds", f"between 1 and {MAX_SECONDS}", self.seconds)
         _require(self.stride >= 1, "data.stride", "at least 1", self.stride)
         _require(0 <= self.synth_seed < 2**32, "data.synth_seed", "between 0 and 2**32 - 1", self.synth_seed)
+        for name in self.extra_test_files:
+            _require(isinstance(name, str) and name.replace("_", "").isalnum() and name not in ("train", "val", "test"),
+                     "data.extra_test_files", "names of letters, digits and _ (not train, val or test)", name)
 
     def ann_root(self) -> Path:
         return Path(self.annotation_root or self.root)

@@ -23,6 +23,7 @@ from mcd.evaluate import majority_baseline, score, score_selections, type_counts
 REPO = Path(__file__).resolve().parents[1]
 PARTIAL_TRAIN = "partial_train_reconstruction/avqa-train_partial_20580.json"
 V2_TEST_FILES = {"v2 balanced test": "balance_full_set/test_balance.json", "v2 biased test": "bias_set/test_bias.json"}
+V2_RUN_NAMES = {"v2 balanced test": "v2_balanced", "v2 biased test": "v2_biased"}   # a run's extra test sets
 
 
 def annotation_root(path=None) -> Path:
@@ -75,7 +76,7 @@ def split_table(parts: dict[str, list[Record]]) -> pd.DataFrame:
 
 def table1_ours(parts: dict[str, list[Record]]) -> dict:
     """What the files here add up to, for Table I's Music-AVQA row (the full train file is missing)."""
-    use = [p for p in ("partial train", "json_update/val", "json_update/test") if p in parts]
+    use = [p for p in (train_part(parts), "json_update/val", "json_update/test") if p in parts]
     recs = [r for p in use for r in parts[p]]
     return {"videos": len({r.video_id for r in recs}), "qa_pairs": len(recs),
             "question_types": len({r.qtype for r in recs}), "files": " + ".join(use)}
@@ -102,9 +103,24 @@ def prior_baselines(train: list[Record], test: list[Record]) -> dict[str, dict]:
     return {f"majority per {by}": score(majority_baseline(train, test, by)) for by in ("type", "template")}
 
 
+def train_part(parts: dict) -> str:
+    """Which train records the real-question chapter reads: the official ``json_update`` train file where it is
+    present (``mcd data download`` fetches it), else the partial train reconstruction (what this machine has)."""
+    for name in ("json_update/train", "partial train"):
+        if name in parts:
+            return name
+    raise FileNotFoundError("no Music-AVQA train records: run `mcd data download --dest data/music_avqa`")
+
+
+def train_file(root: Path) -> str:
+    """``train_part`` as a file name relative to the annotation folder."""
+    return "json_update/avqa-train.json" if (Path(root) / "json_update" / "avqa-train.json").exists() \
+        else PARTIAL_TRAIN
+
+
 def prior_fit(parts: dict[str, list[Record]], version: str = "json_update") -> list[Record]:
-    """What this chapter fits the priors on: the partial train reconstruction plus ``version``'s val file."""
-    return parts["partial train"] + parts[f"{version}/val"]
+    """What this chapter fits the priors on: the train records (``train_part``) plus ``version``'s val file."""
+    return parts[train_part(parts)] + parts[f"{version}/val"]
 
 
 def shared_questions(test: list[Record], fit: list[Record]) -> int:
@@ -143,26 +159,25 @@ def prior_split(model: pd.DataFrame, prior: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def run_predictions(run, test_file: Path) -> pd.DataFrame:
-    """A finished question-only run's prediction table on another annotation file (e.g. a v2.0 test set);
-    no features are read, the run's own vocabularies are used."""
-    from mcd.data.datasets import load_split
-    from mcd.evaluate import predict
-    from mcd.inference import load_model, load_run
-    cfg, vocab, run = load_run(run.path, [f"data.test_file={Path(test_file).resolve()}"])
-    data = load_split(cfg.data, "test", vocab, progress=False)
-    return predict(load_model(cfg, vocab, run, data), data, vocab)
+def v2_extra_test_files(root=None) -> dict[str, str]:
+    """MUSIC-AVQA v2.0's test sets as ``data.extra_test_files`` of a run ({} where the files are absent), so that
+    the run answers them with its best weights and keeps the predictions (``V2_RUN_NAMES``)."""
+    try:
+        v2 = v2_root(root)
+    except FileNotFoundError:
+        return {}
+    return {V2_RUN_NAMES[name]: str(f.resolve()) for name, f in v2_test_files(v2).items()}
 
 
 def v2_prior_split(run, parts: dict[str, list[Record]], root: Path) -> dict[str, pd.DataFrame]:
-    """``prior_split`` of a question-only run on MUSIC-AVQA v2.0's balanced and biased test sets, the prior
-    fitted as on Music-AVQA (``prior_fit``: partial train + json_update val); with ``shared``, the test questions
-    also in that fit."""
+    """``prior_split`` of a question-only run on MUSIC-AVQA v2.0's balanced and biased test sets (the predictions
+    the run kept: ``v2_extra_test_files``), the prior fitted as on Music-AVQA (``prior_fit``); with ``shared``,
+    the test questions also in that fit."""
     fit = prior_fit(parts)
     out = {}
     for name, f in v2_test_files(root).items():
         test = load_records(f)
-        split = prior_split(run_predictions(run, f), majority_baseline(fit, test, "template"))
+        split = prior_split(run.predictions(V2_RUN_NAMES[name]), majority_baseline(fit, test, "template"))
         split.attrs["shared"] = shared_questions(test, fit)
         out[name] = split
     return out

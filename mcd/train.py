@@ -17,6 +17,7 @@ Losses and accuracies are summed across ranks; only rank 0 writes files.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -326,6 +327,12 @@ def finish(cfg, model, splits, vocab, dims, out: Path, device, amp, *, started: 
             atomic_write_csv(out / f"predictions_{s}.csv", pred)
         scores[s] = score(pred)
         scores[f"{s}_files"] = [str(f) for f in splits[s].files]
+    for name, file in cfg.data.extra_test_files.items():        # more test sets (e.g. MUSIC-AVQA v2.0's)
+        extra = load_split(dataclasses.replace(cfg.data, test_file=str(file)), "test", vocab, progress=False)
+        pred = predict(model, extra, vocab, device=device, autocast_dtype=amp, stride=cfg.data.stride)
+        atomic_write_csv(out / f"predictions_{name}.csv", pred)
+        scores[name] = score(pred)
+        scores[f"{name}_files"] = [str(f) for f in extra.files]
     diagnostics = run_diagnostics(cfg, model, splits["val"], dims, device)
     if diagnostics:
         atomic_write_json(out / "diagnostics.json", diagnostics)

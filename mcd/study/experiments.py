@@ -102,13 +102,18 @@ def model_configs(profile: str, model: str, *, seeds=None, overrides=(), peer_lr
 
 
 def real_qonly_config(profile: str, root, seed: int = 1, overrides=None) -> ExperimentConfig:
-    """The learned question-only LSTM on the real Music-AVQA questions: train = the partial train reconstruction +
-    json_update val (so the last epoch is kept: no held-out val is left), test = json_update test. No features are
-    read, so the real questions can be used here."""
-    from mcd.real_data import PARTIAL_TRAIN
+    """The learned question-only LSTM on the real Music-AVQA questions: train = the train records
+    (``real_data.train_file``: the official file, else the partial reconstruction) + json_update val (so the last
+    epoch is kept: no held-out val is left), test = json_update test, and MUSIC-AVQA v2.0's two test sets where they
+    are found. No features are read, so the real questions can be used here."""
+    import json
+
+    from mcd import real_data
     p = STUDY_PROFILES[profile]
+    extra = real_data.v2_extra_test_files()
     return experiment(profile, "real-qonly", "qonly", seed=seed, overrides=[
         f"data.root={root}", "data.synth_profile=null", "data.audio_feats=null", "data.visual_feats=null",
-        f"data.train_files=[{PARTIAL_TRAIN}, json_update/avqa-val.json]", "data.version=json_update",
+        f"data.train_files=[{real_data.train_file(root)}, json_update/avqa-val.json]", "data.version=json_update",
+        f"data.extra_test_files={json.dumps(extra)}",
         "train.select=last", f"model.qonly.dim={512 if profile != 'tiny' else p.dim}",
         f"train.epochs={5 if profile != 'tiny' else 1}", *(overrides or [])])

@@ -69,6 +69,23 @@ def execute_notebooks(profile: str, names: list[str], *, jobs: int, out_dir: Pat
     return lines
 
 
+def ensure_real_annotations() -> Path:
+    """The real Music-AVQA annotation files the data and real-question chapters read: found (``real_data``), or
+    fetched and verified (``mcd data download``) into ``data/music_avqa``."""
+    from mcd import real_data
+    try:
+        return real_data.annotation_root()
+    except FileNotFoundError:
+        from mcd.data.download import download
+        print("== the Music-AVQA annotation files are not here: fetching them (mcd data download)", flush=True)
+        try:
+            download(REPO / "data" / "music_avqa")
+        except OSError as e:
+            raise FileNotFoundError(f"the Music-AVQA annotations are not here and could not be fetched ({e}); "
+                                    f"set MCD_MUSIC_AVQA to a folder holding json_update/") from None
+        return real_data.annotation_root()
+
+
 def run_study(profile: str = "default", *, build_book: bool = True, notebooks: list[str] | None = None,
               jobs: int = 2, recompute: bool = False) -> dict:
     """The three phases (module docstring); returns and prints their wall times and the runs trained."""
@@ -80,6 +97,7 @@ def run_study(profile: str = "default", *, build_book: bool = True, notebooks: l
         raise ValueError(f"unknown chapters {unknown}; chapters: {NOTEBOOKS}")
     timings: dict = {"profile": profile}
     t0 = time.time()
+    ensure_real_annotations()
     plan = study_plan(profile, names)
     kept_before = sum(1 for cfg in plan if kept_dir(cfg) is not None and (kept_dir(cfg) / "DONE").exists())
     print(f"== {len(plan)} runs in the plan ({kept_before} kept in results/{profile}/); profile {profile!r}: "

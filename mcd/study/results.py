@@ -44,13 +44,16 @@ def data_fingerprint(cfg: ExperimentConfig) -> dict:
     for split in ("train", "val", "test"):
         for f in split_files(cfg.data, split):
             files[f"{split}:{f.name}"] = hashlib.sha256(f.read_bytes()).hexdigest()
+    for name, f in cfg.data.extra_test_files.items():
+        files[f"extra {name}"] = hashlib.sha256((cfg.data.ann_root() / f).read_bytes()).hexdigest()
     return {"annotations": files}
 
 
 def portable_identity(cfg: ExperimentConfig) -> dict:
     d = cfg.identity()
-    for key in ("root", "annotation_root", "cache_dir"):
+    for key in ("root", "annotation_root", "cache_dir", "extra_test_files"):
         d["data"].pop(key, None)
+    d["data"]["extra_test_sets"] = sorted(cfg.data.extra_test_files)
     d["data"]["fingerprint"] = data_fingerprint(cfg)
     return d
 
