@@ -29,7 +29,8 @@ question can be informative on one and not the other).
 Intervals (``summarise``, ``differences``): 95 %, the study's nested bootstrap (as ``mcd.stats.hierarchical_bootstrap``:
 each seed read its own data draw): a draw resamples the seeds with replacement, then each drawn seed's questions
 with replacement, and averages the seeds' statistics. One draw serves every selector and measure of a question
-type, so a paired difference (MCD - random, MCD - AVST) resamples the same questions on both sides.
+type, so a paired difference (MCD - random, MCD - AVST) resamples the same questions on both sides. A seed with no
+scored question of a type is left out of that type's row (``Interval.seeds`` says how many took part).
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ MEASURES = {                 # measure -> (numerator, denominator) of the per-se
     "pooled recall": ("hits", "evidence"),
 }
 FIELDS = ("precision", "recall", "hits", "selected", "evidence")
-ALL = "all scored questions"
+ALL = "all"                 # the row of every scored question, whatever its type
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -161,9 +162,9 @@ class Selector:
 def grounding_scores(selectors: list[Selector], evidence: list[dict], *, split: str = "test",
                      reference: str | None = None) -> pd.DataFrame:
     """Every selector's per-question scores over the seeds (``evidence[s]``: the draw that the runs ``[s]`` read),
-    one long table (``seed``: the index s, ``selector``, the fields of ``selection_scores``), then ``random`` and ``best possible``
-    for selections of the ``reference`` selector's size on its grid (default: the first selector). Within a seed
-    all selectors must have read the same draw and answered the same questions."""
+    one long table (``seed``: the index s, ``selector``, the fields of ``selection_scores``), then ``random`` and
+    ``best possible`` for selections of the ``reference`` selector's size on its grid (default: the first one).
+    Within a seed all selectors must have read the same draw and answered the same questions."""
     if not selectors:
         raise ValueError("no selectors to score")
     n = len(evidence)
@@ -371,16 +372,19 @@ def same_selection(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T.astype({"question pairs": int})
 
 
-def interval_table(table: pd.DataFrame, measure: str, *, by: str = "selector", digits: int = 1) -> pd.DataFrame:
-    """A display table: rows = question types (``ALL`` last), columns = selectors (or comparisons), cells
-    "value [low, high]", and the scored questions (summed over seeds) in the first column."""
+def interval_table(table: pd.DataFrame, measure: str, *, by: str = "selector", columns: list[str] | None = None,
+                   digits: int = 1) -> pd.DataFrame:
+    """A display table: rows = question types (``ALL`` last), columns = selectors (or comparisons; ``columns``
+    picks and orders them), cells "value [low, high]" (the interval unbroken, so a narrow cell wraps before it),
+    and the scored questions (summed over seeds) in the first column."""
     t = table[table["measure"] == measure]
-    cells = t.assign(cell=[f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    def fmt(x: float) -> str:
+        return f"{round(x, digits) + 0.0:.{digits}f}"                       # + 0.0: never "-0.0"
+    cells = t.assign(cell=[f"{fmt(v)} [{fmt(lo)},\u00a0{fmt(hi)}]"
                            for v, lo, hi in zip(t["value"], t["low"], t["high"])])
-    wide = cells.pivot(index="type", columns=by, values="cell")[list(dict.fromkeys(t[by]))]
+    wide = cells.pivot(index="type", columns=by, values="cell")[columns or list(dict.fromkeys(t[by]))]
     wide.insert(0, "questions", t.groupby("type")["questions"].first().astype(int))
-    order = [x for x in wide.index if x != ALL] + [ALL]
-    wide = wide.loc[order]
+    wide = wide.loc[[x for x in wide.index if x != ALL] + [ALL]]
     wide.index.name = None
     wide.columns.name = None
     return wide
@@ -421,7 +425,7 @@ def plot_timelines(examples: pd.DataFrame, *, evidence: dict, seconds: int, text
     videos = list(dict.fromkeys(examples["video_id"]))
     per = {v: list(dict.fromkeys(examples.loc[examples["video_id"] == v, "question_id"])) for v in videos}
     ncols = max((len(q) for q in per.values()), default=1)
-    fig, axes = plt.subplots(len(videos), ncols, figsize=(3.6 * ncols, 2.5 * len(videos) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(videos), ncols, figsize=(3.0 * ncols, 2.4 * len(videos) + 0.4), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for r, v in enumerate(videos):
         for c in range(ncols):
@@ -443,12 +447,11 @@ def plot_timelines(examples: pd.DataFrame, *, evidence: dict, seconds: int, text
             ax.set_xticks(range(0, seconds, max(1, seconds // 5)))
             ax.tick_params(axis="x", labelsize="small")
             ax.grid(False)
-            first = q.iloc[0]
-            said = "; ".join(f"{m}: {q.loc[q['selector'] == sel, 'predicted'].iloc[0]}"
-                             f" ({'right' if q.loc[q['selector'] == sel, 'predicted'].iloc[0] == first['answer'] else 'wrong'})"
-                             for m, sel in models.items())
-            title = textwrap.fill(f"{v} · {texts.get(str(qid), first['template'])}", 48)
-            ax.set_title(f"{title}\ntruth: {first['answer']}; {said}", fontsize="x-small", loc="left")
+            truth = q["answer"].iloc[0]
+            said = "; ".join(f"{m}: {_answer(q, sel, truth)}" for m, sel in models.items())
+            title = textwrap.fill(f"{v} · {texts.get(str(qid), q['template'].iloc[0])}", 42)
+            answers = textwrap.fill(f"truth: {truth}; {said}", 46)
+            ax.set_title(f"{title}\n{answers}", fontsize="x-small", loc="left")
             if r == len(videos) - 1:
                 ax.set_xlabel("second", fontsize="small")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
@@ -457,13 +460,18 @@ def plot_timelines(examples: pd.DataFrame, *, evidence: dict, seconds: int, text
     return fig
 
 
+def _answer(q: pd.DataFrame, selector: str, truth: str) -> str:
+    said = q.loc[q["selector"] == selector, "predicted"].iloc[0]
+    return f"{said} ({'right' if said == truth else 'wrong'})"
+
+
 def plot_summary(table: pd.DataFrame, *, measures=("precision", "recall"), selectors: list[str]):
     """Points with 95 % intervals per question type, one panel per measure, one colour per selector; the legend
     below the panels."""
     import matplotlib.pyplot as plt
 
     types = [x for x in dict.fromkeys(table["type"]) if x != ALL] + [ALL]
-    fig, axes = plt.subplots(1, len(measures), figsize=(5.2 * len(measures), 0.42 * len(types) + 1.6),
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 0.4 * len(types) + 1.6),
                              sharey=True, squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     offsets = np.linspace(-0.3, 0.3, len(selectors))
@@ -485,8 +493,8 @@ def plot_summary(table: pd.DataFrame, *, measures=("precision", "recall"), selec
         ax.set_xlim(-2, 102)
         ax.set_xlabel(f"{m} (%)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False, fontsize="small")
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False, fontsize="small")
     return fig
 
 

@@ -32,7 +32,8 @@ def test_avst_reports_its_most_attended_steps_as_many_as_mcd_keeps(seconds):
         getattr(model, name).register_forward_hook(lambda m, i, o, name=name: weights.__setitem__(name, o[1]))
     g = torch.Generator().manual_seed(1)
     batch = {"audio": torch.randn(5, seconds, 12, generator=g), "visual": torch.randn(5, seconds, 20, generator=g),
-             "patches": torch.randn(5, seconds, 4, 16, generator=g), "question": torch.randint(1, 30, (5, 14), generator=g)}
+             "patches": torch.randn(5, seconds, 4, 16, generator=g),
+             "question": torch.randint(1, 30, (5, 14), generator=g)}
     out = model(batch)
     k = Aggregator(MCDConfig(dim=16, heads=4)).num_clues(seconds)            # MCD's Top-k/2 size rule
     for key, name in (("clues_v", "temporal_v"), ("clues_a", "temporal_a")):
@@ -87,7 +88,7 @@ def _pred(rows) -> pd.DataFrame:
 
 def test_precision_and_recall_of_hand_made_selections():
     pred = _pred([(1, "a", "A-Count", "2 3 8 9 0"),      # evidence 2-5: hits 2, 2/5 picked, 2/4 found
-                  (2, "a", "A-Count", "4"),              # evidence {4}: hits 1 -> 1 and 1 (one number reads back as int)
+                  (2, "a", "A-Count", "4"),              # evidence {4}: hits 1 -> 1 and 1 (set as an int below)
                   (3, "b", "V-Loc", "0 1 2 3 4"),        # evidence the whole video: not informative
                   (4, "b", "A-Comp", "0 1 2 3 4")])      # evidence empty: not informative
     pred["clues_v"] = pred["clues_v"].astype(object)
@@ -292,3 +293,13 @@ def test_the_chapter_reads_table3s_runs_and_is_in_the_book():
     nb = json.loads((REPO / "notebooks" / "fig6_grounding.ipynb").read_text())
     params = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
     assert len(params) == 1 and "profile = None" in "".join(params[0]["source"])
+
+
+def test_interval_table_layout():
+    t = pd.DataFrame([{"type": ty, "selector": sel, "measure": "precision", "value": v, "low": v - 1, "high": v + 1,
+                       "questions": q} for ty, q in (("all", 5), ("B-type", 2), ("A-type", 3))
+                      for sel, v in (("x", -0.01), ("y", 12.345))])
+    wide = gr.interval_table(t, "precision", columns=["y", "x"])
+    assert list(wide.index) == ["A-type", "B-type", "all"] and list(wide.columns) == ["questions", "y", "x"]
+    assert wide.loc["all", "x"] == "0.0 [-1.0,\u00a01.0]" and wide.loc["A-type", "y"] == "12.3 [11.3,\u00a013.3]"
+    assert wide["questions"].tolist() == [3, 2, 5]
