@@ -17,6 +17,10 @@ Then the question vector q (LSTM -> tanh -> FC) queries the T grounded visual fe
 features (multi-head attention, 4 heads, each followed by a residual FFN and layer norm); the two answers are
 concatenated -> tanh -> FC(2D -> D), multiplied element-wise with q -> tanh -> FC(D -> answers).
 
+For the grounding chapter (``mcd.grounding``) the model also reports the time steps each temporal attention
+weighs most (its weights averaged over heads): ``extras["clues_v"]`` and ``extras["clues_a"]`` [B, k/2], in time
+order, as many as MCD keeps clues (Top-k/2 of k steps, ``CLUE_RATIO``). They change nothing it computes.
+
 The public code also builds a ResNet-18 that its forward never runs; it is not built here.
 """
 from __future__ import annotations
@@ -29,6 +33,10 @@ from torch import nn
 
 from mcd.models.base import InputDims, ModelOutput
 from mcd.models.layers import QueryAttention, QuestionEncoder, check_patch_dims, require_patches
+
+# Share of the time steps reported as the most attended: MCD's Top-k/2 (``MCDConfig.topk_ratio``'s default), so
+# that the two models' selections are the same size.
+CLUE_RATIO = 0.5
 
 
 @dataclass
@@ -97,11 +105,11 @@ class AVST(nn.Module):
             v_neg = grounded[:, :, 1].roll(1, dims=0)                          # audio i, frames of sample i-1
             losses["match"] = self.cfg.match_weight * self.match_loss(a, v, v_neg, frame)
 
-        v_t = self.temporal_v(q.unsqueeze(1), v)[0].squeeze(1)                 # [B, D]
-        a_t = self.temporal_a(q.unsqueeze(1), a)[0].squeeze(1)                 # [B, D]
-        fused = self.fusion(torch.tanh(torch.cat([a_t, v_t], dim=-1)))
+        v_t, w_v = self.temporal_v(q.unsqueeze(1), v)                          # [B, 1, D], [B, 1, T]
+        a_t, w_a = self.temporal_a(q.unsqueeze(1), a)
+        fused = self.fusion(torch.tanh(torch.cat([a_t.squeeze(1), v_t.squeeze(1)], dim=-1)))
         logits = self.answer(torch.tanh(fused * q))
-        return ModelOutput(logits, losses)
+        return ModelOutput(logits, losses, {"clues_v": most_attended(w_v), "clues_a": most_attended(w_a)})
 
     def match_loss(self, a, v_pos, v_neg, frame) -> torch.Tensor:
         """Cross-entropy of matched (label 1) against mismatched (label 0) audio-visual pairs, every second.
@@ -117,3 +125,11 @@ class AVST(nn.Module):
         keep = (~same).repeat(2).repeat_interleave(T).to(logits.dtype)         # [2B*T]
         ce = F.cross_entropy(logits, labels, reduction="none")
         return (ce * keep).sum() / keep.sum().clamp(min=1.0)
+
+
+def most_attended(weights: torch.Tensor) -> torch.Tensor:
+    """[B, 1, T] attention weights (averaged over heads) -> the max(1, int(T * CLUE_RATIO)) most weighted steps,
+    in time order, [B, k/2] (the size rule of MCD's ``Aggregator.num_clues``)."""
+    w = weights.detach().squeeze(1)
+    k = max(1, int(w.size(1) * CLUE_RATIO))
+    return w.topk(k, dim=1).indices.sort(dim=1).values

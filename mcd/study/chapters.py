@@ -50,6 +50,12 @@ def table3_sota(profile: str, *, seeds=None, overrides=(), peer_lr: str = "mcd")
             for label, model in TABLE3_MODELS.items()}
 
 
+def fig6_grounding(profile: str, *, seeds=None, overrides=(), peer_lr: str = "mcd") -> Groups:
+    """Fig. 6 as a measurement reads the MCD and AVST runs of Table III (it trains nothing of its own)."""
+    groups = table3_sota(profile, seeds=seeds, overrides=overrides, peer_lr=peer_lr)
+    return {label: groups[label] for label in ("MCD", "AVST")}
+
+
 def fig5_late_fusion(profile: str, *, seeds=None, overrides=()) -> Groups:
     """Fig. 4/5: MCD without and with decision-level fusion, each scored on test after every epoch (the curves)."""
     from mcd.models.mcd import LATE_FUSION_VARIANTS
@@ -136,7 +142,7 @@ CHAPTERS: dict[str, Callable[..., dict]] = {
     "datasets": datasets, "real_questions": real_questions, "table8_efficiency": table8_efficiency,
     "table5_avqa": table5_avqa, "table10_losses": table10_losses, "table9_lef": table9_lef,
     "table6_text_encoder": table6_text_encoder, "table4_backbones": table4_backbones,
-    "table7_attention": table7_attention,
+    "table7_attention": table7_attention, "fig6_grounding": fig6_grounding,
 }
 
 
