@@ -334,6 +334,32 @@ def pooled_comparison(runs_a: list, runs_b: list, *, split: str = "test", n_boot
         data.append(_data_of(ra))
         rows_a.append(j["correct_a"].to_numpy(bool))
         rows_b.append(j["correct_b"].to_numpy(bool))
+    return _pooled(rows_a, rows_b, questions, data, n_boot=n_boot, seed=seed, level=level)
+
+
+def pooled_accuracy(runs: list, *, split: str = "test", n_boot: int = 10_000, seed: int = 0, level: float = 0.95,
+                    modality: str | None = None, question_type: str | None = None) -> BootstrapResult:
+    """The mean accuracy of ``runs`` (points; the subset of questions as in ``compare_runs``) with the interval
+    that ``pooled_comparison`` gives for their difference to a model that answers nothing right, so the same
+    resampling: the questions for one run, seeds and questions crossed for seeds on one data set, t over seeds
+    for a draw per seed."""
+    if not runs:
+        raise ValueError("no runs to pool")
+    rows, questions, data = [], [], []
+    for run in runs:
+        pred = run.predictions(split)
+        for column, value in (("modality", modality), ("type", question_type)):
+            if value is not None:
+                pred = _only(pred, column, value, str(run.path))
+        j = paired_correct(pred, pred)                        # sorted by question_id, each question once
+        questions.append(j["question_id"].tolist())
+        data.append(_data_of(run))
+        rows.append(j["correct_a"].to_numpy(bool))
+    return _pooled(rows, [np.zeros_like(r) for r in rows], questions, data, n_boot=n_boot, seed=seed, level=level)
+
+
+def _pooled(rows_a, rows_b, questions, data, *, n_boot, seed, level) -> BootstrapResult:
+    """Crossed when every seed answered the same questions of the same data, else nested (``pooled_comparison``)."""
     if len(rows_a) > 1 and all(q == questions[0] for q in questions) and all(d == data[0] for d in data):
         return two_level_bootstrap(np.stack(rows_a), np.stack(rows_b), n_boot=n_boot, seed=seed, level=level)
     cells = [(len(a), *discordant(a, b)) for a, b in zip(rows_a, rows_b)]
@@ -484,5 +510,5 @@ def _only(pred: pd.DataFrame, column: str, value: str, name: str) -> pd.DataFram
 
 __all__ = ["McNemarResult", "BootstrapResult", "discordant", "mcnemar_exact", "paired_bootstrap", "paired_correct",
            "compare_predictions", "compare_runs", "two_level_bootstrap", "hierarchical_bootstrap",
-           "hierarchical_bootstrap_counts", "t_over_seeds", "nested_comparison", "pooled_comparison", "seed_cells", "comparison_inputs", "rejection_rate",
-           "minimum_detectable_difference", "power_table"]
+           "hierarchical_bootstrap_counts", "t_over_seeds", "nested_comparison", "pooled_comparison", "pooled_accuracy",
+           "seed_cells", "comparison_inputs", "rejection_rate", "minimum_detectable_difference", "power_table"]
