@@ -387,7 +387,8 @@ def _fmt(x: float, sign: bool = True) -> str:
     return "–" if x is None or not np.isfinite(x) else (f"{x:+.2f}" if sign else f"{x:.2f}")
 
 
-def _interval(low: float, high: float) -> str:
+def interval_text(low: float, high: float) -> str:
+    """'[low, high]' to two decimals, a dash without an interval."""
     return "–" if not (np.isfinite(low) and np.isfinite(high)) else f"[{low:.2f}, {high:.2f}]"
 
 
@@ -402,7 +403,7 @@ def parts_frame(rows: pd.DataFrame, *, level: bool = False) -> pd.DataFrame:
         "comparison": rows["comparison"], "column": rows["column"], "claimed": rows["claimed"],
         "paper (Music-AVQA)": [_fmt(x, sign) for x in rows["paper"]],
         "ours": [_fmt(x, sign) for x in rows["ours"]],
-        "95 % interval": [_interval(lo, hi) for lo, hi in zip(rows["low"], rows["high"])],
+        "95 % interval": [interval_text(lo, hi) for lo, hi in zip(rows["low"], rows["high"])],
         "interval over": rows["interval over"], "status": rows["status"]})
 
 
@@ -422,7 +423,7 @@ def summary(verdict: ClaimVerdict) -> str:
     counts = {s: int((rows["status"] == s).sum()) for s in STATUSES}
     d = verdict.decisive
     level = isinstance(verdict.claim.parts[0], Level) and n == 1
-    result = f"{_fmt(d['ours'], not level)} {_interval(d['low'], d['high'])}".strip()
+    result = f"{_fmt(d['ours'], not level)} {interval_text(d['low'], d['high'])}".strip()
     if n == 1:
         return f"{verdict.status}: {d['comparison']} = {result} ({d['column']}; claimed {d['claimed']})"
     return (f"{verdict.status}: {counts[HOLDS]} of {n} parts hold, {counts[FAILS]} do not; "
@@ -446,7 +447,7 @@ def claims_frame(verdicts: Sequence[ClaimVerdict], profile: str) -> pd.DataFrame
         paper = [p.paper for p in v.claim.parts if p.paper is not None]
         d = v.decisive
         n = len(v.parts)
-        ours = f"{_fmt(d['ours'], not level)} {_interval(d['low'], d['high'])}"
+        ours = f"{_fmt(d['ours'], not level)} {interval_text(d['low'], d['high'])}"
         rows.append({
             "claim": v.claim.key, "statement": v.claim.statement, "paper": v.claim.section,
             "paper's number (Music-AVQA)": ", ".join(_fmt(x, not level) for x in paper) if paper else "–",
@@ -458,5 +459,5 @@ def claims_frame(verdicts: Sequence[ClaimVerdict], profile: str) -> pd.DataFrame
 
 __all__ = ["HOLDS", "FAILS", "UNDECIDED", "STATUSES", "LEVEL", "REGIONS", "LEVEL_TOLERANCE", "decide", "combine",
            "support", "gap", "Comparison", "Level", "Claim", "column_subset", "judge_part", "judge", "judge_values",
-           "ClaimVerdict", "judge_claim", "measured_on", "paper_claims", "claim_runs", "parts_frame", "styled",
-           "show_parts", "summary", "note", "claims_frame"]
+           "ClaimVerdict", "judge_claim", "measured_on", "paper_claims", "claim_runs", "interval_text", "parts_frame",
+           "styled", "show_parts", "summary", "note", "claims_frame"]
