@@ -151,7 +151,7 @@ def test_claim_of_several_comparisons(tmp_path):
     v = judged("x", "u", "z")
     assert v.status == FAILS and v.decisive["comparison"] == "z: A - B"
     from mcd.data.synth import SYNTH_VERSION
-    assert v.data == f"SynthAVQA v{SYNTH_VERSION} 'tiny', a draw per seed (3 seeds: 1, 2, 3), test split"
+    assert v.data == f"SynthAVQA v{SYNTH_VERSION} 'tiny' test, a draw per seed (seeds 1, 2, 3)"
     assert verdicts.summary(v).startswith("does not hold: 1 of 3 parts hold, 1 do not")
     table = verdicts.claims_frame([v, judged("x", "y")], "tiny")
     assert table["status"].tolist() == [FAILS, HOLDS] and table.loc[1, "parts holding"] == "2 of 2"
@@ -185,7 +185,7 @@ def test_level_claim_holds_fails_or_cannot_be_decided(tmp_path):
     # the question bootstrap of one accuracy: about +-1.96 binomial standard errors
     se = 100 * np.sqrt(0.51 * 0.49 / 9000)
     assert rows.loc[0, "high"] - rows.loc[0, "low"] == pytest.approx(2 * 1.96 * se, rel=0.1)
-    assert verdicts.measured_on(runs["near"]) == "Music-AVQA json_update test, real questions (1 seed: 1)"
+    assert verdicts.measured_on(runs["near"]) == "Music-AVQA json_update test, real questions (seed 1)"
 
 
 # ------------------------------------------------------------------------------------------ a quantity per seed

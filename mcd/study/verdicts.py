@@ -36,7 +36,7 @@ The parts are shown, so a reader can see which one decided.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -52,7 +52,8 @@ LEVEL = 0.95
 REGIONS = {"better": pd.Interval(0.0, math.inf, closed="neither"),
            "worse": pd.Interval(-math.inf, 0.0, closed="neither"),
            "no different": pd.Interval(0.0, 0.0, closed="both")}
-REGION_TEXT = {"better": "> 0", "worse": "< 0", "no different": "= 0"}
+CLAIMED = {"better": "A better", "worse": "A worse", "no different": "no difference"}
+CLAIMED_OF_VALUES = {"better": "A larger", "worse": "A smaller", "no different": "no difference"}
 # The band of a level claim ("about 51 %"): the paper's question-only LSTM was trained on the full Music-AVQA train
 # split, ours on the partial train reconstruction plus val (about 25k of its 32k questions, not a random sample),
 # which the real-questions chapter expects to move the result by a point or two. The claim is about the level of a
@@ -72,8 +73,9 @@ def decide(low: float, high: float, region: pd.Interval) -> str:
     return UNDECIDED
 
 
-def combine(statuses: Sequence[str]) -> str:
+def combine(statuses: Iterable[str]) -> str:
     """The status of a claim of several parts: all hold -> holds; any does not hold -> does not hold."""
+    statuses = list(statuses)
     unknown = set(statuses) - set(STATUSES)
     if not statuses or unknown:
         raise ValueError(f"need one or more statuses of {STATUSES}, got {list(statuses)}")
@@ -121,7 +123,7 @@ class Comparison:
 
     @property
     def claimed(self) -> str:
-        return f"A - B {REGION_TEXT[self.direction]}"
+        return CLAIMED[self.direction]
 
     @property
     def label(self) -> str:
@@ -148,7 +150,7 @@ class Level:
 
     @property
     def claimed(self) -> str:
-        return f"in [{self.region.left:.2f}, {self.region.right:.2f}]"
+        return f"within [{self.region.left:.2f}, {self.region.right:.2f}]"
 
     @property
     def label(self) -> str:
@@ -249,10 +251,11 @@ def judge_values(name: str, values: Sequence[float], direction: str = "better", 
     is no interval."""
     part = Comparison(name, name, direction, column, paper, name)
     v = np.asarray(values, dtype=float)
+    claimed = {"claimed": CLAIMED_OF_VALUES[direction]}
     if len(v) < 2 or not np.isfinite(v).all():
         row = _row(part, None, "needs two seeds or more")
-        return row | {"ours": float(v.mean()) if len(v) and np.isfinite(v).all() else math.nan}
-    return _row(part, stats.t_over_seeds(v, level=LEVEL))
+        return row | claimed | {"ours": float(v.mean()) if len(v) and np.isfinite(v).all() else math.nan}
+    return _row(part, stats.t_over_seeds(v, level=LEVEL)) | claimed
 
 
 @dataclass
@@ -292,12 +295,12 @@ def measured_on(runs: list[Run]) -> str:
     if all(d.get("synth_profile") for d in data):
         from mcd.data.synth import SYNTH_VERSION
         profiles = sorted({d["synth_profile"] for d in data})
-        return (f"SynthAVQA v{SYNTH_VERSION} '{', '.join(profiles)}', a draw per seed ({len(seeds)} seeds: "
-                f"{', '.join(map(str, seeds))}), test split")
+        return (f"SynthAVQA v{SYNTH_VERSION} '{', '.join(profiles)}' test, a draw per seed (seeds "
+                f"{', '.join(map(str, seeds))})")
     if not any(d.get("synth_profile") for d in data):
         versions = sorted({str(d.get("version")) for d in data})
-        return (f"Music-AVQA {', '.join(versions)} test, real questions ({len(seeds)} seed"
-                f"{'s' if len(seeds) > 1 else ''}: {', '.join(map(str, seeds))})")
+        return (f"Music-AVQA {', '.join(versions)} test, real questions (seed{'s' if len(seeds) > 1 else ''} "
+                f"{', '.join(map(str, seeds))})")
     return "SynthAVQA and real questions"
 
 
@@ -400,7 +403,8 @@ def parts_frame(rows: pd.DataFrame, *, level: bool = False) -> pd.DataFrame:
     """The parts as the book shows them: one or two decimals, a dash where there is no number."""
     sign = not level
     return pd.DataFrame({
-        "comparison": rows["comparison"], "column": rows["column"], "claimed": rows["claimed"],
+        "model" if level else "comparison (A - B)": rows["comparison"], "column": rows["column"],
+        "claimed": rows["claimed"],
         "paper (Music-AVQA)": [_fmt(x, sign) for x in rows["paper"]],
         "ours": [_fmt(x, sign) for x in rows["ours"]],
         "95 % interval": [interval_text(lo, hi) for lo, hi in zip(rows["low"], rows["high"])],
@@ -431,11 +435,21 @@ def summary(verdict: ClaimVerdict) -> str:
 
 
 def note(verdict: ClaimVerdict, scope: str = ""):
-    """The verdict as a short formatted paragraph (Markdown) under a chapter's numbers."""
+    """The verdict as a short formatted paragraph (Markdown) under a chapter's numbers; ``scope`` says which of the
+    claim's parts the chapter holds."""
     from IPython.display import Markdown
     c = verdict.claim
-    where = f", {scope}" if scope else ""
-    return Markdown(f"> **{c.key} ({c.section}{where}): {c.statement}.** On {verdict.data}: **{summary(verdict)}**.")
+    where = f"; here {scope}" if scope else ""
+    return Markdown(f"> **{c.key}: {c.statement}** (the paper's {c.section}{where}). On {verdict.data}: "
+                    f"**{summary(verdict)}**.")
+
+
+def tally(statuses: Mapping[str, str], what: str):
+    """Which of several comparisons hold, as one formatted line (Markdown): ``statuses`` {name: status}."""
+    from IPython.display import Markdown
+    by = {s: [name for name, got in statuses.items() if got == s] for s in STATUSES}
+    parts = "; ".join(f"{s}: {', '.join(map(str, names)) or '–'}" for s, names in by.items())
+    return Markdown(f"> **{what}** {parts}.")
 
 
 def claims_frame(verdicts: Sequence[ClaimVerdict], profile: str) -> pd.DataFrame:
@@ -460,4 +474,4 @@ def claims_frame(verdicts: Sequence[ClaimVerdict], profile: str) -> pd.DataFrame
 __all__ = ["HOLDS", "FAILS", "UNDECIDED", "STATUSES", "LEVEL", "REGIONS", "LEVEL_TOLERANCE", "decide", "combine",
            "support", "gap", "Comparison", "Level", "Claim", "column_subset", "judge_part", "judge", "judge_values",
            "ClaimVerdict", "judge_claim", "measured_on", "paper_claims", "claim_runs", "interval_text", "parts_frame",
-           "styled", "show_parts", "summary", "note", "claims_frame"]
+           "styled", "show_parts", "summary", "note", "tally", "claims_frame"]
