@@ -36,12 +36,12 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     for col in columns:
         if own[col].isna().all():   # the split has no question of this column (a small profile): nothing to test
             rows.append({"column": col, "best baseline": "–", "model": np.nan, "baseline": np.nan, "margin": np.nan,
-                         "95 % interval": "–", "model better": "–", "seeds ahead": "–", "p McNemar, per seed": "–"})
+                         "95 % interval": "–", "model better": "–", "seeds ahead": "–",
+                         "p McNemar, per seed": "–"})
             continue
         best = max(theirs_all, key=lambda k: theirs_all[k][col].mean())
-        verdict = judge_part(Comparison("model", "baseline", "better", col), {"model": model_runs,
-                                                                              "baseline": floor[best]},
-                             split=split, n_boot=n_boot)
+        pair = {"model": model_runs, "baseline": floor[best]}
+        verdict = judge_part(Comparison("model", "baseline", "better", col), pair, split=split, n_boot=n_boot)
         tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot, **column_subset(col))
         theirs = theirs_all[best][col]
         rows.append({"column": col, "best baseline": best, "model": own[col].mean(), "baseline": theirs.mean(),
