@@ -17,25 +17,39 @@ pairs, from the per-question prediction tables a run writes (``Run.predictions(s
 
 Both see one seed's question noise only. Over several seeds, the margin of the seed means has more sources of
 noise: the seeds (training randomness), the questions, and, where each seed has its own draw of the data set
-(the study's SynthAVQA: the generator seed follows the run's seed), the draws. ``pooled_comparison`` runs the
-right bootstrap on two lists of runs paired seed by seed (each pair on the same questions):
+(the study's SynthAVQA: the generator seed follows the run's seed), the draws. ``pooled_comparison`` gives the
+interval that fits two lists of runs paired seed by seed (each pair on the same questions):
 
 - every seed answered the same questions (one data set): ``two_level_bootstrap`` resamples seeds and questions,
   crossed (the "pigeonhole" bootstrap of Owen, 2007), since the question noise is shared by all seeds and does
   not average out over them. It counts the seed-by-question noise more than once, so it errs wide: in a
   simulation with no seed effect (3 seeds, 300 questions) its interval was about 40 % wider than the true spread,
   and about right with a seed effect. Read its "no difference" as "not told apart", not as "equal".
-- each seed answered its own questions (a data draw per seed): ``hierarchical_bootstrap`` resamples seeds (with
-  their draws), then questions within each drawn seed (nested). The statistic is the mean over seeds of each
-  seed's accuracy difference, as the tables' means over seeds are. With as few seeds as the study has (3) the
-  spread of the seed level is estimated from 2 degrees of freedom, so the test keeps its level only while the
-  seed-and-draw noise of a difference is not much larger than its question noise. Under the null (3 seeds, 3,600
-  questions each, 25 % discordant, 1,000 simulations of ``rejection_rate``) it rejected at p < 0.05 in 1 %, 3 %,
-  7 %, 15 % and 24 % of the studies for a seed-and-draw sd of 0, 0.5, 1, 2 and 4 times the question sd. The data
-  card's power table gives the size at the spread measured on the study's runs.
+- each seed answered its own questions (a data draw per seed): the seeds' differences are independent, and each
+  already carries its own question noise (and its draw's), so their spread over seeds measures all the noise of
+  their mean. ``t_over_seeds`` gives the mean over seeds of each seed's accuracy difference with Student's t
+  interval on S - 1 degrees of freedom (exact for normal differences, whatever the share of seed, draw and
+  question noise). With one seed there is no spread over seeds to measure: the question bootstrap
+  (``hierarchical_bootstrap`` of that seed), which covers the questions only.
+
+  Why not a bootstrap at the seed level too: ``hierarchical_bootstrap`` (seeds resampled, then questions within
+  each) draws from the S seeds it has, so with the study's 3 seeds its seed level sees only (S-1)/S of their
+  variance and no uncertainty about it (2 degrees of freedom). Under the null (3 seeds, 3,600 questions each,
+  25 % discordant; ``rejection_rate``, 1,000 simulated studies) it rejected at p < 0.05 in 1.2 %, 2.6 %, 6.7 %,
+  15.0 % and 23.8 % of the studies for a seed-and-draw sd of 0, 0.5, 1, 2 and 4 times one seed's question sd;
+  inflating its seed-level deviations by sqrt(S / (S - 1)) gave 1.3 %, 2.1 %, 5.2 %, 11.8 % and 18.7 %. The t
+  interval rejects at about the nominal 5 % at every spread (5.0 %, 5.3 %, 4.6 %, 4.6 %, 5.7 %). Its price is
+  its 2 degrees of freedom (t = 4.30 instead of about 2): the smallest difference it detects with 80 % power is
+  2.7, 3.8, 6.1 and 11.3 points at a spread of 0, 1, 2 and 4 question sds (one question sd is 0.83 points
+  here), against the bootstrap's 1.7, 2.0, 2.9 and 4.9, which beyond a spread of 1 come from rejecting too
+  often. The data card's power table gives them at the spread measured on the study's runs. (Measured with
+  ``rejection_rate(0.0, 3600, 0.25, k * 0.833, n_sim=1000, n_boot=1000)`` and ``minimum_detectable_difference(
+  3600, 0.25, k * 0.833, n_sim=1000, n_boot=1000, tol=0.02)``, k the spread in question sds, each on the
+  bootstrap's code and on this one's.)
 
 ``comparison_inputs``, ``rejection_rate``, ``minimum_detectable_difference`` and ``power_table`` simulate that
-bootstrap to find the smallest difference a study of a few seeds can detect (the data card's power table).
+test (``nested_comparison``) to find the smallest difference a study of a few seeds can detect (the data card's
+power table).
 """
 from __future__ import annotations
 
@@ -44,10 +58,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
+from scipy.stats import t as student_t
 
 
 CROSSED = "seeds x questions, crossed (one data set)"
 NESTED = "seeds, then questions within each (a data draw per seed)"
+SEEDS_T = "t over seeds, each seed on its own draw and questions"
 
 
 @dataclass(frozen=True)
@@ -225,7 +241,8 @@ def hierarchical_bootstrap(a_correct: list, b_correct: list, *, n_boot: int = 10
     seeds' differences. Within a seed only the counts of "right by A only" and "right by B only" among the drawn
     questions matter, so they are drawn as multinomial counts (as in ``paired_bootstrap``). With one seed it is
     ``paired_bootstrap`` (the same draws for the same ``seed``). The p-value is computed as in
-    ``paired_bootstrap``."""
+    ``paired_bootstrap``. With a few seeds its seed level is too narrow (module docstring): ``pooled_comparison``
+    uses it for one seed only, and ``t_over_seeds`` for more."""
     if len(a_correct) != len(b_correct) or not len(a_correct):
         raise ValueError(f"need the same number (>= 1) of seeds for A and B, got {len(a_correct)} and {len(b_correct)}")
     cells = [(len(a), *discordant(a, b)) for a, b in (_pair(a, b) for a, b in zip(a_correct, b_correct))]
@@ -262,14 +279,49 @@ def hierarchical_bootstrap_counts(cells: list[tuple[int, int, int]], *, n_boot: 
                            method=NESTED if n_seeds > 1 else "questions")
 
 
+def t_over_seeds(values, *, level: float = 0.95, questions: int = 0) -> BootstrapResult:
+    """The mean of per-seed values (points; e.g. each seed's accuracy difference A - B on its own draw) with
+    Student's t interval on S - 1 degrees of freedom and the two-sided p-value of "mean 0". Valid when the seeds'
+    values are independent, as they are when each seed has its own data draw: each value then carries its seed's,
+    its draw's and its questions' noise, and their spread over seeds measures all three. ``questions``: the
+    questions behind the values (summed over seeds), for the record. Needs two seeds or more."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or len(v) < 2 or not np.isfinite(v).all():
+        raise ValueError(f"need finite values of two seeds or more, got {v.tolist()}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    n_seeds, mean = len(v), float(v.mean())
+    se = float(v.std(ddof=1)) / np.sqrt(n_seeds)
+    half = float(student_t.ppf(0.5 + level / 2, n_seeds - 1)) * se
+    if se > 0:
+        p = float(2 * student_t.sf(abs(mean) / se, n_seeds - 1))
+    else:                                     # every seed the same value: no spread to test against
+        p = 1.0 if mean == 0 else 0.0
+    return BootstrapResult(diff=mean, low=mean - half, high=mean + half, pvalue=p, n=questions, n_boot=0,
+                           level=level, seeds=n_seeds, method=SEEDS_T)
+
+
+def nested_comparison(cells: list[tuple[int, int, int]], *, n_boot: int = 10_000, seed=0,
+                      level: float = 0.95) -> BootstrapResult:
+    """The mean over seeds of each seed's accuracy difference A - B, each seed on its own questions, from each
+    seed's (questions, right by A only, right by B only): ``t_over_seeds`` of the seeds' differences for two seeds
+    or more, the question bootstrap (``hierarchical_bootstrap_counts``) for one."""
+    if len(cells) == 1:
+        return hierarchical_bootstrap_counts(cells, n_boot=n_boot, seed=seed, level=level)
+    if not cells or any(q < 1 or b < 0 or c < 0 or b + c > q for q, b, c in cells):
+        raise ValueError(f"each seed needs questions >= 1 and 0 <= b, c with b + c <= questions, got {cells}")
+    return t_over_seeds([100.0 * (b - c) / q for q, b, c in cells], level=level,
+                        questions=sum(q for q, _, _ in cells))
+
+
 def pooled_comparison(runs_a: list, runs_b: list, *, split: str = "test", n_boot: int = 10_000, seed: int = 0,
                       level: float = 0.95, modality: str | None = None,
                       question_type: str | None = None) -> BootstrapResult:
     """The difference of mean accuracies of two lists of runs paired seed by seed (the subset of questions as in
     ``compare_runs``), with an interval over seeds and questions: ``two_level_bootstrap`` (crossed) when every
-    pair answered the same questions of the same data, ``hierarchical_bootstrap`` (nested) when the seeds read
-    different data (a draw per seed) or answered different questions. Within a pair the two runs must have read
-    the same data and answered the same questions."""
+    pair answered the same questions of the same data, ``nested_comparison`` when the seeds read different data
+    (a draw per seed) or answered different questions (t over seeds; one seed: its question bootstrap). Within a
+    pair the two runs must have read the same data and answered the same questions."""
     if not runs_a:
         raise ValueError("no runs to pool")
     rows_a, rows_b, questions, data = [], [], [], []
@@ -282,9 +334,36 @@ def pooled_comparison(runs_a: list, runs_b: list, *, split: str = "test", n_boot
         data.append(_data_of(ra))
         rows_a.append(j["correct_a"].to_numpy(bool))
         rows_b.append(j["correct_b"].to_numpy(bool))
-    if all(q == questions[0] for q in questions) and all(d == data[0] for d in data):
+    return _pooled(rows_a, rows_b, questions, data, n_boot=n_boot, seed=seed, level=level)
+
+
+def pooled_accuracy(runs: list, *, split: str = "test", n_boot: int = 10_000, seed: int = 0, level: float = 0.95,
+                    modality: str | None = None, question_type: str | None = None) -> BootstrapResult:
+    """The mean accuracy of ``runs`` (points; the subset of questions as in ``compare_runs``) with the interval
+    that ``pooled_comparison`` gives for their difference to a model that answers nothing right, so the same
+    resampling: the questions for one run, seeds and questions crossed for seeds on one data set, t over seeds
+    for a draw per seed."""
+    if not runs:
+        raise ValueError("no runs to pool")
+    rows, questions, data = [], [], []
+    for run in runs:
+        pred = run.predictions(split)
+        for column, value in (("modality", modality), ("type", question_type)):
+            if value is not None:
+                pred = _only(pred, column, value, str(run.path))
+        j = paired_correct(pred, pred)                        # sorted by question_id, each question once
+        questions.append(j["question_id"].tolist())
+        data.append(_data_of(run))
+        rows.append(j["correct_a"].to_numpy(bool))
+    return _pooled(rows, [np.zeros_like(r) for r in rows], questions, data, n_boot=n_boot, seed=seed, level=level)
+
+
+def _pooled(rows_a, rows_b, questions, data, *, n_boot, seed, level) -> BootstrapResult:
+    """Crossed when every seed answered the same questions of the same data, else nested (``pooled_comparison``)."""
+    if len(rows_a) > 1 and all(q == questions[0] for q in questions) and all(d == data[0] for d in data):
         return two_level_bootstrap(np.stack(rows_a), np.stack(rows_b), n_boot=n_boot, seed=seed, level=level)
-    return hierarchical_bootstrap(rows_a, rows_b, n_boot=n_boot, seed=seed, level=level)
+    cells = [(len(a), *discordant(a, b)) for a, b in zip(rows_a, rows_b)]
+    return nested_comparison(cells, n_boot=n_boot, seed=seed, level=level)
 
 
 def _data_of(run) -> tuple | None:
@@ -339,7 +418,8 @@ def comparison_inputs(runs_a: list, runs_b: list, *, split: str = "test", column
 
 def rejection_rate(delta: float, questions: int, discordant_share: float, seed_sd: float, *, seeds: int = 3,
                    n_sim: int = 400, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> float:
-    """Share of simulated studies in which ``hierarchical_bootstrap`` finds A better than B at level ``alpha``
+    """Share of simulated studies in which ``nested_comparison`` (the chapters' test) finds A better than B at
+    level ``alpha``
     (for ``delta`` = 0: finds any difference, i.e. the test's size). The simulation: each of ``seeds`` seeds has
     its own ``questions`` questions; its true difference is ``delta`` plus a seed-and-draw effect drawn from
     N(0, ``seed_sd``^2) (points); a ``discordant_share`` of its questions is answered differently by the two
@@ -355,7 +435,7 @@ def rejection_rate(delta: float, questions: int, discordant_share: float, seed_s
             pb, pc = (discordant_share + ds) / 2, (discordant_share - ds) / 2
             b, c, _ = rng.multinomial(questions, [pb, pc, 1.0 - pb - pc])
             cells.append((questions, int(b), int(c)))
-        r = hierarchical_bootstrap_counts(cells, n_boot=n_boot, seed=[seed, i, 1])
+        r = nested_comparison(cells, n_boot=n_boot, seed=[seed, i, 1])
         hits += r.pvalue < alpha and (delta == 0 or np.sign(r.diff) == np.sign(delta))
     return hits / n_sim
 
@@ -363,7 +443,7 @@ def rejection_rate(delta: float, questions: int, discordant_share: float, seed_s
 def minimum_detectable_difference(questions: int, discordant_share: float, seed_sd: float, *, seeds: int = 3,
                                   power: float = 0.8, alpha: float = 0.05, n_sim: int = 400, n_boot: int = 1000,
                                   seed: int = 0, tol: float = 0.05) -> float:
-    """The smallest true difference (points) that ``hierarchical_bootstrap`` detects with probability ``power``
+    """The smallest true difference (points) that ``nested_comparison`` detects with probability ``power``
     at level ``alpha`` in the simulation of ``rejection_rate``, by bisection to within ``tol`` points."""
     # Start from the normal approximation of the seed means' sd, doubled until the power is reached.
     se = np.sqrt((seed_sd ** 2 + 100.0 ** 2 * discordant_share / questions) / seeds)
@@ -430,5 +510,5 @@ def _only(pred: pd.DataFrame, column: str, value: str, name: str) -> pd.DataFram
 
 __all__ = ["McNemarResult", "BootstrapResult", "discordant", "mcnemar_exact", "paired_bootstrap", "paired_correct",
            "compare_predictions", "compare_runs", "two_level_bootstrap", "hierarchical_bootstrap",
-           "hierarchical_bootstrap_counts", "pooled_comparison", "seed_cells", "comparison_inputs", "rejection_rate",
-           "minimum_detectable_difference", "power_table"]
+           "hierarchical_bootstrap_counts", "t_over_seeds", "nested_comparison", "pooled_comparison", "pooled_accuracy",
+           "seed_cells", "comparison_inputs", "rejection_rate", "minimum_detectable_difference", "power_table"]

@@ -3,6 +3,7 @@ and the bootstrap shortcut checked against plain index resampling."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from math import comb
 
 import numpy as np
@@ -226,8 +227,8 @@ def test_pooled_comparison_pairs_seeds_on_one_data_set(tmp_path):
 
 
 def test_pooled_comparison_with_a_data_draw_per_seed(tmp_path):
-    """Each seed read its own draw (other questions, other sizes): the nested bootstrap, whose difference is the
-    mean over seeds of each seed's difference."""
+    """Each seed read its own draw (other questions, other sizes): the mean over seeds of each seed's difference,
+    with Student's t interval over the seeds' differences (1 degree of freedom with 2 seeds)."""
     a1, b1 = correctness(both=30, a_only=12, b_only=4, neither=14, seed=1)      # 60 questions: +13.33 points
     a2, b2 = correctness(both=20, a_only=3, b_only=5, neither=12, seed=2)       # 40 questions: -5 points
     ra = [_fake_run(tmp_path, "a1", 1, list(range(60)), a1, data_seed=1),
@@ -235,15 +236,20 @@ def test_pooled_comparison_with_a_data_draw_per_seed(tmp_path):
     rb = [_fake_run(tmp_path, "b1", 1, list(range(60)), b1, data_seed=1),
           _fake_run(tmp_path, "b2", 2, list(range(40)), b2, data_seed=2)]
     r = stats.pooled_comparison(ra, rb, n_boot=2000)
-    assert r.method == stats.NESTED and r.seeds == 2 and r.n == 100
-    assert r.diff == pytest.approx((100 * 8 / 60 - 100 * 2 / 40) / 2)
-    assert r.low < r.diff < r.high
+    assert r.method == stats.SEEDS_T and r.seeds == 2 and r.n == 100
+    diffs = [100 * 8 / 60, -100 * 2 / 40]
+    assert r.diff == pytest.approx(np.mean(diffs))
+    half = 12.706204736 * np.std(diffs, ddof=1) / np.sqrt(2)                   # t(0.975, 1 df)
+    assert (r.low, r.high) == pytest.approx((r.diff - half, r.diff + half))
+    # one seed: no spread over seeds to measure, the question bootstrap of that seed
+    one = stats.pooled_comparison(ra[:1], rb[:1], n_boot=2000, seed=3)
+    assert one == dataclasses.replace(stats.paired_bootstrap(a1, b1, n_boot=2000, seed=3), method="questions")
     # Same question ids but another draw: still nested (ids are not questions across draws).
     same_ids = [_fake_run(tmp_path, "c1", 1, list(range(40)), a2, data_seed=1),
                 _fake_run(tmp_path, "c2", 2, list(range(40)), a2, data_seed=2)]
     other = [_fake_run(tmp_path, "d1", 1, list(range(40)), b2, data_seed=1),
              _fake_run(tmp_path, "d2", 2, list(range(40)), b2, data_seed=2)]
-    assert stats.pooled_comparison(same_ids, other, n_boot=100).method == stats.NESTED
+    assert stats.pooled_comparison(same_ids, other, n_boot=100).method == stats.SEEDS_T
     with pytest.raises(ValueError, match="read different data"):
         stats.pooled_comparison([ra[0]], [_fake_run(tmp_path, "e1", 1, list(range(60)), b1, data_seed=9)], n_boot=10)
 
@@ -294,19 +300,56 @@ def test_hierarchical_bootstrap_keeps_its_level_under_the_null():
 
 
 # -------------------------------------------------------------------------------------------------------- power
-def test_power_simulation_size_and_power_grow_as_expected():
-    """No difference: rejections near the level; the detectable difference shrinks with more questions and
-    grows with the seed-and-draw noise."""
+def _t_power(delta: float, se: float, seeds: int = 3) -> float:
+    """Power of the two-sided t test on ``seeds`` normal values whose mean has standard error ``se``."""
+    from scipy.stats import nct, t
+    crit, ncp = t.ppf(0.975, seeds - 1), delta / se
+    return float(nct.sf(crit, seeds - 1, ncp) + nct.cdf(-crit, seeds - 1, ncp))
+
+
+def test_power_simulation_follows_the_t_test_over_seeds():
+    """No difference: rejections near the level; a difference: the power of a t test on 3 seeds (noncentral t,
+    the seeds' sd being the seed-and-draw sd and the question sd together); the detectable difference shrinks with
+    more questions and grows with the seed-and-draw noise."""
     size = stats.rejection_rate(0.0, 2000, 0.3, 0.5, n_sim=300, n_boot=400)
-    assert size <= 0.1
-    assert stats.rejection_rate(5.0, 2000, 0.3, 0.5, n_sim=100, n_boot=400) > 0.9
+    assert 0.02 <= size <= 0.09
+    se = np.sqrt((0.5 ** 2 + 1e4 * 0.3 / 2000) / 3)
+    assert stats.rejection_rate(5.0, 2000, 0.3, 0.5, n_sim=200) == pytest.approx(_t_power(5.0, se), abs=0.08)
     small = stats.minimum_detectable_difference(4000, 0.3, 0.0, n_sim=150, n_boot=300, tol=0.1)
     large = stats.minimum_detectable_difference(1000, 0.3, 0.0, n_sim=150, n_boot=300, tol=0.1)
     noisy = stats.minimum_detectable_difference(4000, 0.3, 2.0, n_sim=150, n_boot=300, tol=0.1)
     assert small < large and small < noisy
-    # Without seed noise the detectable difference is about 2.8 standard errors of the mean over 3 seeds.
+    # Without seed noise: 80 % power of the t test at 5.65 standard errors of the mean over 3 seeds
     se = 100 * np.sqrt(0.3 / 4000 / 3)
-    assert 2.0 * se < small < 3.6 * se
+    assert _t_power(5.65 * se, se) == pytest.approx(0.8, abs=0.01)
+    assert small == pytest.approx(5.65 * se, rel=0.15)
+
+
+def test_t_over_seeds_keeps_its_level_where_the_seed_bootstrap_does_not():
+    """Under the null, 3 seeds on draws of their own: the chapters' test (t over seeds) rejects at about 5 % whether
+    the seeds add no noise of their own or 4 times the question noise; the nested bootstrap rejects far more
+    often once the seeds' noise dominates (3 resampled seeds underestimate the spread between seeds)."""
+    question_sd = 100 * np.sqrt(0.25 / 3600)
+    for spread in (0.0, 4.0):
+        assert 0.025 <= stats.rejection_rate(0.0, 3600, 0.25, spread * question_sd, n_sim=600) <= 0.08
+    rng, boot_hits = np.random.default_rng(0), 0
+    for i in range(200):
+        d = 4 * question_sd * rng.standard_normal(3) / 100
+        cells = [(3600, *rng.multinomial(3600, [(0.25 + x) / 2, (0.25 - x) / 2, 0.75])[:2]) for x in d]
+        boot_hits += stats.hierarchical_bootstrap_counts(cells, n_boot=300, seed=i).pvalue < 0.05
+    assert boot_hits / 200 > 0.12
+
+
+def test_t_over_seeds():
+    r = stats.t_over_seeds([1.0, 2.0, 3.0], questions=30)
+    assert (r.diff, r.seeds, r.n, r.method) == (2.0, 3, 30, stats.SEEDS_T)
+    assert (r.low, r.high) == pytest.approx((2.0 - 4.302652730 / np.sqrt(3), 2.0 + 4.302652730 / np.sqrt(3)))
+    assert r.pvalue == pytest.approx(0.0741799, rel=1e-5)            # scipy.stats.ttest_1samp([1, 2, 3], 0)
+    assert stats.t_over_seeds([0.0, 0.0]).pvalue == 1.0 and stats.t_over_seeds([1.0, 1.0]).low == 1.0
+    with pytest.raises(ValueError, match="two seeds"):
+        stats.t_over_seeds([1.0])
+    with pytest.raises(ValueError, match="finite"):
+        stats.t_over_seeds([1.0, float("nan")])
 
 
 def test_comparison_inputs_from_runs(tmp_path):
@@ -322,12 +365,16 @@ def test_comparison_inputs_from_runs(tmp_path):
     excess = np.var([100 * 8 / 60, -100 * 2 / 40], ddof=1) - q_var
     assert x["seed-and-draw sd"] == pytest.approx(np.sqrt(max(excess, 0)))
     assert x["question sd"] == pytest.approx(np.sqrt(q_var))
-    table = stats.power_table(stats.comparison_inputs(runs_a, runs_b), {"overall": 50, "Audio": 50}, n_sim=40,
-                              n_boot=100)
+    inputs = stats.comparison_inputs(runs_a, runs_b)
+    table = stats.power_table(inputs, {"overall": 3000, "Audio": 3000}, n_sim=40, n_boot=100)
     assert list(table.index) == ["overall"]          # the fake runs hold no Audio questions: left out
     row = table.loc["overall"]
     assert row["seed-and-draw sd, = question sd (points)"] >= row["seed-and-draw sd, measured (points)"]
-    assert 0 <= row["size, measured"] <= 1 and row["minimum detectable difference, measured (points)"] > 0
+    assert 0 <= row["size, measured"] <= 1
+    # the two seeds differ by 18 points: 3 seeds would need a difference beyond what 23 % discordant allows
+    assert math.isnan(row["minimum detectable difference, measured (points)"])
+    calm = stats.power_table(inputs.assign(**{"seed-and-draw sd": 0.0}), {"overall": 3000}, n_sim=40, n_boot=100)
+    assert 0 < calm.loc["overall", "minimum detectable difference, measured (points)"] < 23
 
 
 def test_two_level_bootstrap_keeps_its_level_under_the_null():

@@ -51,23 +51,22 @@ def test_versus_floor_picks_the_best_baseline_per_column(tmp_path):
     assert t.loc["Audio-Visual", "margin"] == 25.0
     assert t.loc["Visual", "seeds ahead"] == "0/2" and t.loc["Audio", "seeds ahead"] == "2/2"
     # Visual: the model is right on 2 of the 4, the MLP on 3: the pair disagrees on 1 + 2 questions
-    assert t.loc["Visual", "p (McNemar, per seed)"] == "1.00, 1.00"
+    assert t.loc["Visual", "p McNemar, per seed"] == "1.00, 1.00"
 
 
-def test_versus_floor_margin_se_is_the_seed_to_seed_noise(tmp_path):
-    from mcd.study import versus_floor
+def test_versus_floor_states_the_verdict_by_the_one_rule(tmp_path):
+    from mcd.study import verdicts, versus_floor
     modality = ["Audio"] * 4
     model = {1: [1, 1, 1, 1], 2: [1, 1, 0, 0]}            # 100 then 50
     model_runs = [_fake_run(tmp_path / f"m{s}", s, c, modality) for s, c in model.items()]
     floor = {"qa": [_fake_run(tmp_path / f"qa{s}", s, [1, 1, 0, 0], modality) for s in (1, 2)]}   # 50, 50
     t = versus_floor(model_runs, floor, columns=("Audio",), n_boot=100)
-    # same-seed differences 50 and 0: mean 25, sd 35.36, se 35.36 / sqrt(2) = 25
-    assert t.loc["Audio", "margin"] == 25.0
-    assert t.loc["Audio", "margin se"] == pytest.approx(25.0)
-    low, high = (float(x) for x in t.loc["Audio", "95% CI (seeds × questions)"].strip("[]").split(","))
-    assert low <= 25.0 <= high and 0.0 < t.loc["Audio", "p (seeds × questions)"] <= 1.0
-    one_seed = versus_floor(model_runs[:1], {"qa": floor["qa"][:1]}, columns=("Audio",), n_boot=100)
-    assert math.isnan(one_seed.loc["Audio", "margin se"])
+    assert t.loc["Audio", "margin"] == 25.0                # same-seed differences 50 and 0
+    row = verdicts.judge_part(verdicts.Comparison("m", "qa", column="Audio"), {"m": model_runs, "qa": floor["qa"]},
+                              n_boot=100)
+    assert t.loc["Audio", "95 % interval"] == verdicts.interval_text(row["low"], row["high"])
+    assert t.loc["Audio", "model better"] == row["status"] == verdicts.UNDECIDED
+    assert "margin se" not in t.columns                   # the seed-sd rule is gone
 
 
 def test_versus_floor_by_question_type(tmp_path):
@@ -83,7 +82,7 @@ def test_versus_floor_by_question_type(tmp_path):
     assert t.loc["V-Count", "margin"] == pytest.approx(200 / 3)
     assert t.loc["Visual", "margin"] == 0.0
     # V-Loc: the MLP alone is right on 2 questions; V-Count: the model alone on 2 -> McNemar p = 0.5 each
-    assert t.loc["V-Loc", "p (McNemar, per seed)"] == "0.50" and t.loc["V-Count", "p (McNemar, per seed)"] == "0.50"
+    assert t.loc["V-Loc", "p McNemar, per seed"] == "0.50" and t.loc["V-Count", "p McNemar, per seed"] == "0.50"
     # a type with no question in the split (scores.json holds None for it) is a row of NaN, not an error
     from mcd.runs import Run
     qv = [Run(tmp_path / "qv")]
@@ -92,7 +91,7 @@ def test_versus_floor_by_question_type(tmp_path):
         scores["test"]["AV-Loc"] = None
         (run.path / "scores.json").write_text(json.dumps(scores))
     t = versus_floor(model_runs, {"qv": qv}, columns=("V-Loc", "AV-Loc"), n_boot=100)
-    assert math.isnan(t.loc["AV-Loc", "margin"]) and t.loc["AV-Loc", "p (McNemar, per seed)"] == "–"
+    assert math.isnan(t.loc["AV-Loc", "margin"]) and t.loc["AV-Loc", "p McNemar, per seed"] == "–"
     d = paired_differences(model_runs, qv, splits=("test",), columns=("V-Loc", "AV-Loc"))
     assert math.isnan(d.set_index("column").loc["AV-Loc", "difference"])
 

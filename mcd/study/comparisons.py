@@ -7,23 +7,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mcd.data.annotations import MODALITIES
 from mcd.runs import Run
 from mcd.study.experiments import experiment
 from mcd.study.profiles import STUDY_PROFILES, data_root, uses_synth
 from mcd.study.tables import scores_of
+from mcd.study.verdicts import Comparison, column_subset, interval_text, judge_part
 
 
 def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: str = "test",
                  columns=("Audio", "Visual", "Audio-Visual", "overall"), n_boot: int = 10_000) -> pd.DataFrame:
     """Per column: the model against the best baseline of ``floor`` (by the mean over seeds) on ``split``.
 
-    ``margin`` is the difference of the seed means; ``margin se`` its standard error over seeds (the sd of the
-    same-seed differences over the square root of their count: the seed-to-seed noise, which McNemar's test
-    does not see); ``95% CI`` and ``p`` (seeds × questions) come from ``stats.pooled_comparison``, which
-    resamples seeds and questions at once, so they carry both noises; ``seeds ahead`` counts the seeds where the
-    model scores higher than the same seed of that baseline; ``p (McNemar, per seed)`` tests each same-seed pair
-    on the column's questions (all questions for "overall"). A column is "overall", a question modality, or a
+    ``margin`` is the difference of the seed means; ``95 % interval`` and ``model better`` say whether the model is
+    better than that baseline by the book's one rule (``mcd.study.verdicts``: the interval of
+    ``stats.pooled_comparison``, over seeds, data draws and questions). ``seeds ahead`` and ``p McNemar, per
+    seed`` describe the seeds one by one (McNemar's exact test on each same-seed pair's questions of the column);
+    they are descriptions, not the verdict. The best baseline is picked on the same test questions, which favours
+    it: a "holds" is conservative, a "does not hold" less so. A column is "overall", a question modality, or a
     question type (for per-type margins, pass a ``floor`` of one baseline). Runs are paired seed by seed, in the
     order given."""
     from mcd import stats
@@ -35,23 +35,21 @@ def versus_floor(model_runs: list[Run], floor: dict[str, list[Run]], *, split: s
     rows = []
     for col in columns:
         if own[col].isna().all():   # the split has no question of this column (a small profile): nothing to test
-            rows.append({"column": col, "best baseline": None, "model": np.nan, "baseline": np.nan, "margin": np.nan,
-                         "margin se": np.nan, "95% CI (seeds × questions)": "–", "p (seeds × questions)": np.nan,
-                         "seeds ahead": "–", "p (McNemar, per seed)": "–"})
+            rows.append({"column": col, "best baseline": "–", "model": np.nan, "baseline": np.nan, "margin": np.nan,
+                         "95 % interval": "–", "model better": "–", "seeds ahead": "–",
+                         "p McNemar, per seed": "–"})
             continue
         best = max(theirs_all, key=lambda k: theirs_all[k][col].mean())
-        subset = {} if col == "overall" else {"modality": col} if col in MODALITIES else {"question_type": col}
-        tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot, **subset)
-        pooled = stats.pooled_comparison(model_runs, floor[best], split=split, n_boot=n_boot, **subset)
+        pair = {"model": model_runs, "baseline": floor[best]}
+        verdict = judge_part(Comparison("model", "baseline", "better", col), pair, split=split, n_boot=n_boot)
+        tests = stats.compare_runs(model_runs, floor[best], split=split, n_boot=n_boot, **column_subset(col))
         theirs = theirs_all[best][col]
-        diff = own[col].values - theirs.values
         rows.append({"column": col, "best baseline": best, "model": own[col].mean(), "baseline": theirs.mean(),
-                     "margin": diff.mean(),
-                     "margin se": diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan"),
-                     "95% CI (seeds × questions)": f"[{pooled.low:.2f}, {pooled.high:.2f}]",
-                     "p (seeds × questions)": pooled.pvalue,
+                     "margin": verdict["ours"],
+                     "95 % interval": interval_text(verdict["low"], verdict["high"]),
+                     "model better": verdict["status"],
                      "seeds ahead": f"{int((own[col].values > theirs.values).sum())}/{len(own)}",
-                     "p (McNemar, per seed)": ", ".join(f"{x:.2f}" for x in tests["p_mcnemar"])})
+                     "p McNemar, per seed": ", ".join(f"{x:.2f}" for x in tests["p_mcnemar"])})
     return pd.DataFrame(rows).set_index("column")
 
 

@@ -3,7 +3,6 @@ per-epoch curves of Fig. 5. Every function reads finished runs (``mcd.runs.Run``
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -143,51 +142,4 @@ def curve_summary(results: dict[str, list[Run]]) -> pd.DataFrame:
                 "test_after_best": m.loc[last, "test_acc"] - m.loc[best, "test_acc"],
                 "n_test": int(r.scores["test"]["n"]),
             })
-    return pd.DataFrame(rows)
-
-
-def contrast(table: SeedTable, a: str, b: str, column: str = "overall") -> dict:
-    """Row ``a`` minus row ``b`` in ``column``: the difference of the means, its standard error over seeds,
-    the difference in units of the pooled sd, and ``clear`` (more than two standard errors from 0)."""
-    diff = float(table.mean.loc[a, column] - table.mean.loc[b, column])
-    sa, sb = float(table.sd.loc[a, column]), float(table.sd.loc[b, column])
-    na, nb = table.seeds[a], table.seeds[b]
-    se = math.sqrt(sa ** 2 / na + sb ** 2 / nb) if na > 1 and nb > 1 else float("nan")
-    pooled = math.sqrt((sa ** 2 + sb ** 2) / 2) if na > 1 and nb > 1 else float("nan")
-    in_sd = diff / pooled if pooled > 0 else float("nan")
-    clear = bool(se > 0 and abs(diff) > 2 * se)
-    return {"a": a, "b": b, "column": column, "diff": diff, "se": se, "pooled_sd": pooled, "in_sd": in_sd,
-            "clear": clear}
-
-
-def contrast_text(c: dict) -> str:
-    """One sentence for a :func:`contrast`."""
-    if not math.isnan(c["in_sd"]):
-        size = f"{c['in_sd']:+.1f} pooled sd"
-    else:
-        size = "no spread over seeds" if c["pooled_sd"] == 0 else "no sd (one seed)"
-    call = ("more than two standard errors from zero" if c["clear"]
-            else "within two standard errors of zero, i.e. not distinguishable from seed noise")
-    return (f"{c['a']} minus {c['b']} ({c['column']}): {c['diff']:+.2f} points = {size}; "
-            f"standard error {c['se']:.2f}, {call}")
-
-
-def best_row(table: SeedTable, column: str = "overall") -> tuple[str, dict | None]:
-    """The row with the highest mean in ``column`` and its :func:`contrast` with the runner-up."""
-    order = table.mean[column].sort_values(ascending=False).index
-    return order[0], (contrast(table, order[0], order[1], column) if len(order) > 1 else None)
-
-
-def contrasts(table: SeedTable, pairs: list[tuple[str, str]], columns=("overall",), *,
-              paper: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One :func:`contrast` per (a, b) pair and column; with ``paper`` (indexed by the same labels) also the
-    paper's difference ``paper_diff`` for the same pair, NaN where the paper has no such number."""
-    rows = []
-    for a, b in pairs:
-        for col in columns:
-            r = contrast(table, a, b, col)
-            if paper is not None:
-                ok = col in paper.columns and a in paper.index and b in paper.index
-                r["paper_diff"] = float(paper.loc[a, col] - paper.loc[b, col]) if ok else float("nan")
-            rows.append(r)
     return pd.DataFrame(rows)
