@@ -160,7 +160,7 @@ CHAPTERS: dict[str, Callable[..., dict]] = {
     "datasets": datasets, "real_questions": real_questions, "table8_efficiency": table8_efficiency,
     "table5_avqa": table5_avqa, "table10_losses": table10_losses, "table9_lef": table9_lef,
     "table6_text_encoder": table6_text_encoder, "table4_backbones": table4_backbones,
-    "table7_attention": table7_attention, "fig6_grounding": fig6_grounding, "claims": claims,
+    "table7_attention": table7_attention, "fig6_grounding": fig6_grounding, "claims": claims, "report": claims,
 }
 
 

@@ -25,7 +25,7 @@ from mcd.study.results import finished_run, kept_dir, train_plan, verify
 # Executed in this order, two at a time: the chapters that compute the most first.
 NOTEBOOKS = ["datasets", "table8_efficiency", "table2_fusion", "table3_sota", "fig5_late_fusion", "real_questions",
              "table5_avqa", "table10_losses", "table9_lef", "table6_text_encoder", "table4_backbones",
-             "table7_attention", "fig6_grounding", "claims"]
+             "table7_attention", "fig6_grounding", "claims", "report"]
 
 
 def cost_table(plan) -> pd.DataFrame:
