@@ -93,6 +93,13 @@ def per_rank_batch(batch_size: int, world: int) -> int:
     return batch_size // world
 
 
+def adam(params, lr: float, betas=(0.9, 0.999), weight_decay: float = 0.0) -> torch.optim.Adam:
+    """The trainer's Adam: ``fused=True``, one kernel that updates every parameter in one pass (CPU and CUDA),
+    the same update as the for-each and per-parameter implementations to float rounding
+    (``tests/test_speed_equivalence.py``)."""
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=True)
+
+
 def unwrap(model):
     model = getattr(model, "module", model)          # DistributedDataParallel
     return getattr(model, "_orig_mod", model)        # torch.compile
@@ -206,8 +213,7 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
     # Model and optimiser. Seeded again so the initialisation does not depend on how much data code drew.
     torch.manual_seed(t.seed)
     model = build_model(cfg.model, dims).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
-                           foreach=True)  # one fused pass over all parameters, also on CPU
+    opt = adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step, gamma=t.lr_gamma)
     start_epoch, best_val, rows = 0, -1.0, []
     if resuming:
