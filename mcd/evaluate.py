@@ -26,7 +26,7 @@ def score_columns(taxonomy: str | Taxonomy = "music_avqa") -> list[str]:
     return [*tax.names, *extra, "overall"]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model, split, vocab, *, batch_size: int = 256, device="cpu", autocast_dtype=None,
             stride: int = 1) -> pd.DataFrame:
     """One row per question: ids, type, gold and predicted answers, whether correct.

@@ -105,9 +105,10 @@ def unwrap(model):
     return getattr(model, "_orig_mod", model)        # torch.compile
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def accuracy_sums(model, split, device, autocast_dtype, batch_size, rank, world) -> tuple[float, float]:
-    """(correct, count) on this rank's share of ``split``; summed across ranks by the caller."""
+    """(correct, count) on this rank's share of ``split``; summed across ranks by the caller. Under
+    ``inference_mode``: no autograd bookkeeping at all (``no_grad`` still versions and tracks views)."""
     model.eval()
     correct = count = 0.0
     for idx in batches(len(split), batch_size, shuffle=False, rank=rank, world=world):
