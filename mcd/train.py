@@ -36,7 +36,7 @@ from mcd.config import ConfigError, ExperimentConfig, config_diff, from_dict, lo
 from mcd.data.annotations import Vocab
 from mcd.data.datasets import batches, build_vocab, input_dims, load_split
 from mcd.errors import RunError, TrainingError
-from mcd.evaluate import predict, score
+from mcd.evaluate import eval_batch_size, predict, score
 from mcd.models.diagnostics import run_diagnostics
 from mcd.models.registry import build_model
 from mcd.io import (atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, load_checkpoint,
@@ -292,7 +292,8 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
         loss_sum, correct, seen = all_sum([loss_sum, correct, seen], world, device)
         acc = {}
         for s in ("val", "test") if t.eval_test_each_epoch else ("val",):
-            c, n = all_sum(list(accuracy_sums(net, splits[s], device, amp, 256, rank, world)), world, device)
+            c, n = all_sum(list(accuracy_sums(net, splits[s], device, amp, eval_batch_size(device), rank, world)),
+                           world, device)
             acc[s] = 100.0 * c / n
         row = {"epoch": epoch + 1, "lr": lr,
                "train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen, "val_acc": acc["val"],

@@ -390,3 +390,21 @@ def test_each_model_trains_as_with_the_straightforward_operations(name, monkeypa
     ref = step()
     torch.testing.assert_close(ours[0], ref[0])
     assert_same_grads(ours[1], ref[1])
+
+
+# --------------------------------------------------------------------------------------------------- evaluation
+@pytest.mark.parametrize("name", ["mcd", "avst", "pstp", "mlp", "qonly"])
+def test_evaluation_answers_do_not_depend_on_the_batch(name):
+    """The evaluation batch (``mcd.evaluate.eval_batch_size``: 128 on CPU, it was 256) changes no answer: each
+    question's logits in eval mode, under ``inference_mode`` (as ``predict`` runs), are those of the questions
+    evaluated all at once, in batches of 4 and alone, to float rounding."""
+    from mcd.profile import make_dummy_batch
+
+    torch.manual_seed(0)
+    model = _models()[name]().eval()
+    batch = make_dummy_batch(DIMS, 12, patches=True, seed=3)
+    with torch.inference_mode():
+        whole = model(batch).logits
+        for size in (4, 1):
+            parts = [model({k: v[i:i + size] for k, v in batch.items()}).logits for i in range(0, 12, size)]
+            torch.testing.assert_close(torch.cat(parts), whole)
