@@ -3,6 +3,8 @@ each one replaced by the straightforward code, and with all of them replaced. A 
 
     python scripts/lever_cost.py                     # MCD, PSTP-Net, AVST, MLP on the default profile's data
     python scripts/lever_cost.py --models mcd --steps 20 --rounds 5
+    python scripts/lever_cost.py --models mcd --profile 15   # also torch.profiler's top operations per step,
+                                                             # with and without the optimisations
 
 The straightforward forms are those ``tests/test_speed_equivalence.py`` checks the optimised ones against
 (imported from it): ``F.dropout``, ``F.scaled_dot_product_attention``, one ``nn.Linear`` call per projection,
@@ -81,12 +83,30 @@ class Replaced:
             setattr(owner, name, old)
 
 
+def top_operations(fn, steps: int, n: int):
+    """torch.profiler over ``fn`` (``steps`` training steps): the ``n`` operations with the most self CPU time, per
+    step, with their share of the total."""
+    import pandas as pd
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    rows = [{"operation": e.key, "ms/step": e.self_cpu_time_total / steps / 1000, "calls/step": e.count / steps,
+             "share %": 100 * e.self_cpu_time_total / total} for e in events]
+    return pd.DataFrame(rows).sort_values("ms/step", ascending=False).head(n)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["mcd", "pstp", "avst", "mlp"], choices=MODELS)
     ap.add_argument("--steps", type=int, default=10, help="training steps per variant and round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--root", default=str(HERE / "data" / "synthavqa2.0-default-s1"))
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="also print the N operations with the most self CPU time per step (torch.profiler, "
+                         "--steps steps) with all optimisations and with none")
     args = ap.parse_args()
 
     import pandas as pd
@@ -140,6 +160,11 @@ def main() -> None:
         for name in variants:
             rows.append({"model": model_name, "variant": name, "ms/step": 1000 * best[name],
                          "ratio": best[name] / best["all optimisations"]})
+        if args.profile:
+            for name in ("none (straightforward)", "all optimisations"):
+                print(f"\n{model_name}, {name}: top operations by self CPU time per training step")
+                print(top_operations(lambda: run(name, args.steps), args.steps, args.profile).to_string(
+                    index=False, float_format=lambda x: f"{x:.2f}"))
     table = pd.DataFrame(rows)
     print(f"training steps on real batches, 1 thread, fastest of {args.rounds} rounds of {args.steps} steps; "
           f"load average {os.getloadavg()[0]:.2f}")
