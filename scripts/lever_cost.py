@@ -7,11 +7,11 @@ each one replaced by the straightforward code, and with all of them replaced. A 
                                                              # with and without the optimisations
 
 The straightforward forms are those ``tests/test_speed_equivalence.py`` checks the optimised ones against
-(imported from it): ``F.dropout``, ``F.scaled_dot_product_attention``, one ``nn.Linear`` call per projection,
-``nn.MultiheadAttention`` called as a module, the packed LSTM and the for-each Adam. One process, one thread, the
-same real batches (the default profile's train split, seed 1's draw: ``--root``) for every variant; the variants
-take turns for ``--rounds`` rounds and each reports its fastest round, so that all of them see the same load.
-``ratio``: the variant's step time over the fully optimised one's.
+(imported from it): ``F.dropout``, ``F.scaled_dot_product_attention``, ``nn.MultiheadAttention`` called as a
+module, the packed LSTM and the for-each Adam. One process, one thread, the same real batches (the default
+profile's train split, seed 1's draw: ``--root``) for every variant; the variants take turns for ``--rounds``
+rounds and each reports its fastest round, so that all of them see the same load. ``ratio``: the variant's step
+time over the fully optimised one's.
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ ALL = set(MODELS)
 LEVERS = {   # lever -> (module attributes it replaces, the straightforward stand-in's name, the models using it)
     "dropout masks": (["mcd.models.fast.dropout", "mcd.models.mcd.dropout"], "dropout", ALL),
     "attention": (["mcd.models.mcd.attention"], "attention", {"mcd"}),
-    "one QKV matmul": (["mcd.models.mcd.project_heads"], "project_heads", {"mcd"}),
     "MHA query (reassociated)": (["mcd.models.layers.mha_query"], "mha_query", {"pstp", "avst"}),
     "MHA self": (["mcd.models.pstp.mha_self"], "mha_self", {"pstp"}),
     "padded LSTM": (["mcd.models.layers.QuestionEncoder.forward"], "packed_lstm", ALL),
@@ -46,7 +45,6 @@ def stand_ins() -> dict:
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, foreach=True)
 
     return {"dropout": Straightforward.dropout, "attention": Straightforward.attention,
-            "project_heads": Straightforward.project_heads,
             "mha_query": Straightforward.mha_query, "mha_self": Straightforward.mha_self,
             "packed_lstm": lambda enc, tokens: packed_question_encoder(enc, tokens), "foreach_adam": foreach_adam}
 

@@ -19,8 +19,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import mcd.models.fast as fast
 from mcd.models.base import InputDims
-from mcd.models.fast import (Dropout, attention, dropout, keep_levels, keep_mask, mha_query, mha_self,
-                             project_heads)
+from mcd.models.fast import Dropout, attention, dropout, keep_levels, keep_mask, mha_query, mha_self
 from mcd.models.layers import QuestionEncoder
 
 
@@ -138,30 +137,6 @@ def test_attention_dropout_masks_the_softmax_weights():
     out = attention(q, k, v, 0.1, training=True)
     torch.manual_seed(9)
     torch.testing.assert_close(out, textbook_attention(q, k, v, keep_mask((6, 4, 20, 20), 0.1)))
-
-
-@pytest.mark.parametrize("bias", [False, True])
-def test_project_heads_equals_one_projection_each(bias):
-    """Q, K, V from one matmul with the stacked weights = each ``nn.Linear`` applied and split into heads, with
-    the gradients of the weights, biases and input."""
-    torch.manual_seed(0)
-    lins = nn.ModuleList(nn.Linear(16, 16, bias=bias) for _ in range(3))
-    x = torch.randn(5, 7, 16, requires_grad=True)
-    g = [torch.randn(5, 4, 7, 4) for _ in range(3)]
-
-    def run(fn):
-        lins.zero_grad()
-        x.grad = None
-        outs = fn()
-        sum((o * gi).sum() for o, gi in zip(outs, g)).backward()
-        return outs, grads(lins, x)
-
-    ours = run(lambda: project_heads(x, tuple(lins), 4))
-    ref = run(lambda: [lin(x).unflatten(-1, (4, 4)).transpose(1, 2) for lin in lins])
-    for a, b in zip(ours[0], ref[0]):
-        assert a.is_contiguous()
-        torch.testing.assert_close(a, b)
-    assert_same_grads(ours[1], ref[1])
 
 
 # ------------------------------------------------------------------------------------- nn.MultiheadAttention forms
@@ -335,10 +310,6 @@ class Straightforward:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p if training else 0.0)
 
     @staticmethod
-    def project_heads(x, projections, heads):
-        return tuple(lin(x).unflatten(-1, (heads, -1)).transpose(1, 2) for lin in projections)
-
-    @staticmethod
     def mha_query(mha, query, kv, key_padding_mask=None):
         return mha(query, kv, kv, key_padding_mask=key_padding_mask, need_weights=True)
 
@@ -382,7 +353,7 @@ def test_each_model_trains_as_with_the_straightforward_operations(name, monkeypa
         return loss, grads(model)
 
     ours = step()
-    for fn in ("dropout", "attention", "project_heads", "mha_query", "mha_self"):
+    for fn in ("dropout", "attention", "mha_query", "mha_self"):
         for module in ("mcd.models.mcd", "mcd.models.layers", "mcd.models.pstp", "mcd.models.baselines"):
             monkeypatch.setattr(f"{module}.{fn}", getattr(Straightforward, fn), raising=False)
     monkeypatch.setattr(fast, "dropout", Straightforward.dropout)              # what Dropout modules call

@@ -15,8 +15,7 @@ Off CPU they call the standard operation, except ``mha_query``, which is the sam
   expectation is exact. A different draw from the same distribution up to that rounding: a run's numbers are
   not those of ``torch.nn.functional.dropout``, but the same seed gives the same numbers.
 - ``attention``: softmax(q k^T / sqrt(d)) v with dropout on the weights (``scaled_dot_product_attention`` without a
-  mask), on CPU as plain batched matmuls and softmax; ``project_heads``: self-attention's three projections as one
-  matmul.
+  mask), on CPU as plain batched matmuls and softmax.
 - ``mha_query``: ``nn.MultiheadAttention`` with a few queries over many keys (the query attentions of AVST and
   PSTP-Net), in training: the products are reassociated so that the keys and values are never projected.
 - ``mha_self``: ``nn.MultiheadAttention`` self-attention without weights (PSTP-Net's reasoning layer), in training
@@ -76,17 +75,6 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: floa
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p if training else 0.0)
     weights = torch.softmax((q @ k.transpose(-1, -2)) * q.size(-1) ** -0.5, dim=-1)
     return dropout(weights, dropout_p, training) @ v
-
-
-def project_heads(x: torch.Tensor, projections: tuple[nn.Linear, ...], heads: int) -> tuple[torch.Tensor, ...]:
-    """``lin(x)`` for each ``nn.Linear`` in ``projections`` (self-attention's W^Q, W^K, W^V), split into heads:
-    [B, h, L, d] each, contiguous. One matmul with the weights stacked and one layout copy, instead of a matmul
-    and a copy per projection and a gradient accumulated into x once per projection."""
-    weight = torch.cat([p.weight for p in projections])
-    bias = None if projections[0].bias is None else torch.cat([p.bias for p in projections])
-    b, length, _ = x.shape
-    out = F.linear(x, weight, bias).view(b, length, len(projections), heads, -1)
-    return out.permute(2, 0, 3, 1, 4).contiguous().unbind(0)
 
 
 def _supported(mha: nn.MultiheadAttention) -> bool:

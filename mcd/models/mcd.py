@@ -42,7 +42,7 @@ from torch.autograd.function import once_differentiable
 
 from mcd.models.base import InputDims, ModelOutput
 from mcd.models.contrastive import info_nce
-from mcd.models.fast import Dropout, attention, dropout, project_heads
+from mcd.models.fast import Dropout, attention, dropout
 from mcd.models.layers import QuestionEncoder, temporal_mean
 
 _CHOICES = {
@@ -275,9 +275,8 @@ class MultiHeadAttention(nn.Module):
     it runs) are those of Eq. 1 as written.
 
     Dropout masks come from ``mcd.models.fast.dropout`` (on CPU: 16 random bits per element instead of a
-    ``bernoulli_`` draw), unmasked attention over a whole sequence from ``fast.attention`` (on CPU: plain bmm and
-    softmax instead of SDPA's general math backend), and in training self-attention's Q, K and V from one matmul
-    (``fast.project_heads``); ``tests/test_speed_equivalence.py`` checks all three.
+    ``bernoulli_`` draw), and unmasked attention over a whole sequence from ``fast.attention`` (on CPU: plain bmm
+    and softmax instead of SDPA's general math backend); ``tests/test_speed_equivalence.py`` checks both.
     """
 
     def __init__(self, dim: int, heads: int, dropout: float, out_proj: bool = False, module: str = "linear"):
@@ -305,10 +304,7 @@ class MultiHeadAttention(nn.Module):
             # one query (Eq. 2-3, Eq. 6): reassociated, keys and values never projected (see above)
             _, att = self.global_weights(query, key, key_mask)
             return self._project_out(self.pool_values(att, value))
-        if self.training and query is key and key is value:                  # self-attention: one matmul
-            q, k, v = project_heads(query, (self.q, self.k, self.v), self.heads)
-        else:
-            q, k, v = self._split(self.q(query)), self._split(self.k(key)), self._split(self.v(value))
+        q, k, v = self._split(self.q(query)), self._split(self.k(key)), self._split(self.v(value))
         if key_mask is None:
             out = attention(q, k, v, self.dropout, self.training)             # Softmax(Q K^T / sqrt(d)) V
         else:
