@@ -11,8 +11,7 @@ Off CPU they call the standard operation, except ``mha_query``, which is the sam
 
 - ``dropout`` / ``Dropout``: inverted dropout with the mask drawn from 16 random bits per element (a quarter of a
   64-bit draw) instead of ``bernoulli_``. Elements are kept independently with probability q, the keep rate 1 - p
-  rounded to a multiple of 2^-16 (for p = 0.1, q = 58982 / 65536, 6e-6 below 0.9), and scaled by 1 / q, so the
-  expectation is exact. A different draw from the same distribution up to that rounding: a run's numbers are
+  rounded to a multiple of 2^-16 (so within 2^-17 of it), and scaled by 1 / q, so the expectation is exact. A different draw from the same distribution up to that rounding: a run's numbers are
   not those of ``torch.nn.functional.dropout``, but the same seed gives the same numbers.
 - ``attention``: softmax(q k^T / sqrt(d)) v with dropout on the weights (``scaled_dot_product_attention`` without a
   mask), on CPU as plain batched matmuls and softmax.
