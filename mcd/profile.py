@@ -501,7 +501,7 @@ def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: i
 
     - inference: ``model(batch)`` in eval mode under ``torch.inference_mode``;
     - training (``train=True``): forward, the training loss (answer cross-entropy + ``ModelOutput.losses``),
-      backward and an ``Adam`` step, in train mode;
+      backward and a step of the trainer's Adam (``mcd.train.adam``), in train mode;
     - the reference, a dense matmul ``[B*T, ref_dim] @ [ref_dim, ref_dim]`` in the same dtype, repeated so that
       one reference step does as many FLOPs as the model's forward: the machine's dense matmul rate at the
       model's own scale (not its peak), measured beside the model so that both see the same load.
@@ -512,6 +512,8 @@ def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: i
     elementwise ops stays far below. Every per-repeat figure is reported as the median (the plain key) and
     ``_min``, ``_max`` and ``_each`` (the list). CUDA is synchronized around every timed region.
     """
+    from mcd.train import adam
+
     device = check_device(device, precision)
     if steps < 1 or warmup < 0 or repeats < 1:
         raise ValueError("steps and repeats must be >= 1 and warmup >= 0")
@@ -525,7 +527,7 @@ def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: i
 
     infer_flops = torch_flops(work, batch)
     train_flops = torch_flops(work, batch, backward=True) if train else None
-    opt = torch.optim.Adam([p for p in work.parameters() if p.requires_grad], lr=lr)
+    opt = adam([p for p in work.parameters() if p.requires_grad], lr=lr)   # the trainer's optimizer
 
     def infer_step():
         work.eval()

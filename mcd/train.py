@@ -37,7 +37,7 @@ from mcd.config import ConfigError, ExperimentConfig, config_diff, from_dict, lo
 from mcd.data.annotations import Vocab
 from mcd.data.datasets import batches, build_vocab, input_dims, load_split
 from mcd.errors import RunError, TrainingError
-from mcd.evaluate import predict, score
+from mcd.evaluate import eval_batch_size, predict, score
 from mcd.models.diagnostics import run_diagnostics
 from mcd.models.registry import build_model
 from mcd.io import (atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, load_checkpoint,
@@ -94,14 +94,22 @@ def per_rank_batch(batch_size: int, world: int) -> int:
     return batch_size // world
 
 
+def adam(params, lr: float, betas=(0.9, 0.999), weight_decay: float = 0.0) -> torch.optim.Adam:
+    """The trainer's Adam: ``fused=True``, one kernel that updates every parameter in one pass (CPU and CUDA),
+    the same update as the for-each and per-parameter implementations to float rounding
+    (``tests/test_speed_equivalence.py``)."""
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=True)
+
+
 def unwrap(model):
     model = getattr(model, "module", model)          # DistributedDataParallel
     return getattr(model, "_orig_mod", model)        # torch.compile
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def accuracy_sums(model, split, device, autocast_dtype, batch_size, rank, world) -> tuple[float, float]:
-    """(correct, count) on this rank's share of ``split``; summed across ranks by the caller."""
+    """(correct, count) on this rank's share of ``split``; summed across ranks by the caller. Under
+    ``inference_mode``: no autograd bookkeeping at all (``no_grad`` still versions and tracks views)."""
     model.eval()
     correct = count = 0.0
     for idx in batches(len(split), batch_size, shuffle=False, rank=rank, world=world):
@@ -207,8 +215,7 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
     # Model and optimiser. Seeded again so the initialisation does not depend on how much data code drew.
     torch.manual_seed(t.seed)
     model = build_model(cfg.model, dims).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
-                           foreach=True)  # one fused pass over all parameters, also on CPU
+    opt = adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step, gamma=t.lr_gamma)
     start_epoch, best_val, rows = 0, -1.0, []
     if resuming:
@@ -286,7 +293,8 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
         loss_sum, correct, seen = all_sum([loss_sum, correct, seen], world, device)
         acc = {}
         for s in ("val", "test") if t.eval_test_each_epoch else ("val",):
-            c, n = all_sum(list(accuracy_sums(net, splits[s], device, amp, 256, rank, world)), world, device)
+            c, n = all_sum(list(accuracy_sums(net, splits[s], device, amp, eval_batch_size(device), rank, world)),
+                           world, device)
             acc[s] = 100.0 * c / n
         row = {"epoch": epoch + 1, "lr": lr,
                "train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen, "val_acc": acc["val"],

@@ -4,6 +4,7 @@ alone unless late fusion is asked for. Small dims (D=32, T=8, B=6) so that the f
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from mcd.models.base import InputDims, ModelOutput
+from mcd.models.fast import keep_mask
 import mcd.models.mcd as mcd_module
 from mcd.models.mcd import (ATTENTION_VARIANTS, LATE_FUSION_VARIANTS, LEF_VARIANTS, LOSS_VARIANTS, MCD,
                             TEXT_VARIANTS, Aggregator, AssociationBlock, MCDConfig, MultiHeadAttention, info_nce)
@@ -375,18 +377,19 @@ def test_single_query_attention_reassociated_in_training(out_proj):
         torch.testing.assert_close(train[4][n], ref[4][n], msg=n)
 
 
-def test_single_query_attention_dropout_draws_sdpa_masks():
-    """The training path draws its dropout mask as SDPA's math backend does on CPU (one dropout call on the
-    [B, h, 1, Lk] probabilities), so a seed gives the same masks and losses as the SDPA form. This pins the
-    reproducibility of runs made before the reassociation; the model is correct either way."""
+def test_single_query_attention_dropout_masks_the_textbook_weights():
+    """The training path draws one dropout mask (``mcd.models.fast.keep_mask``) on the [B, h, 1, Lk] attention
+    probabilities: with the same seed, the textbook attention (softmax(Q K^T / sqrt(d)) of the projected keys)
+    times that mask, then V, gives the same output."""
     torch.manual_seed(0)
     mha = MultiHeadAttention(D, 4, dropout=0.3).train()
     query, key = torch.randn(B, 1, D), torch.randn(B, T, D)
     torch.manual_seed(5)
     out = mha(query, key, key)
     q, k, v = (mha._split(lin(x)) for lin, x in ((mha.q, query), (mha.k, key), (mha.v, key)))
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(D // 4), dim=-1)
     torch.manual_seed(5)
-    ref = mha._merge(F.scaled_dot_product_attention(q, k, v, dropout_p=0.3))
+    ref = mha._merge((weights * keep_mask(weights.shape, 0.3)) @ v)
     torch.testing.assert_close(out, ref)
 
 

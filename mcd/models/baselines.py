@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mcd.models.base import InputDims, ModelOutput
+from mcd.models.fast import Dropout
 from mcd.models.layers import QuestionEncoder
 
 
@@ -53,7 +54,7 @@ class QOnlyLSTM(nn.Module):
         self.multiple_choice = dims.num_options is not None
         self.question = QuestionEncoder(dims.vocab_size, cfg.dim, cfg.bidirectional)
         n_out = cfg.dim if self.multiple_choice else dims.num_answers
-        self.head = nn.Sequential(nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.dim, n_out))
+        self.head = nn.Sequential(nn.Tanh(), Dropout(cfg.dropout), nn.Linear(cfg.dim, n_out))
 
     def forward(self, batch: dict) -> ModelOutput:
         q, _ = self.question(batch["question"])
@@ -83,7 +84,7 @@ class ModalityMLP(nn.Module):
         self.option_embed = (nn.Embedding(dims.vocab_size, cfg.dim, padding_idx=0)
                              if self.multiple_choice and self.question is None else None)
         self.mlp = nn.Sequential(
-            nn.Linear(cfg.dim * len(self.mods), cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.dim * len(self.mods), cfg.hidden), nn.ReLU(), Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, cfg.dim if self.multiple_choice else dims.num_answers),
         )
 

@@ -6,17 +6,24 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mcd.models.base import InputDims
+from mcd.models.fast import Dropout, mha_query
 
 
 class QuestionEncoder(nn.Module):
     """Word embedding -> (Bi-)LSTM with hidden size D (paper Sec. IV-A: "embedded by LSTM").
 
-    The questions are packed (``pack_padded_sequence``), so the LSTM never reads padding, in either direction:
-    the forward state ends at the last real token and the Bi-LSTM's backward direction starts there. Padding is
-    the token 0 after a question's last real token. Returns the sentence vector (the final hidden state of each
-    direction, concatenated) and the per-token outputs [B, L, D], exactly 0 at padding. A Bi-LSTM's two
-    directions are projected back to D. So the same question padded to any length gives the same embeddings.
-    An all-padding question is read as one pad token (whose embedding is 0).
+    No output depends on padding: padding is the token 0 after a question's last real token, the forward state
+    that summarises a question is the one at its last real token, and the Bi-LSTM's backward direction starts
+    there. Returns the sentence vector (the final hidden state of each direction, concatenated) and the per-token
+    outputs [B, L, D], exactly 0 at padding. A Bi-LSTM's two directions are projected back to D. So the same
+    question padded to any length gives the same embeddings. An all-padding question is read as one pad token
+    (whose embedding is 0).
+
+    How: a one-directional LSTM runs over the padded batch and its sentence vector is its output at the last real
+    token; the outputs after it, which read padding, are dropped (zeroed). That is the packed LSTM's function
+    (``tests/test_speed_equivalence.py`` checks outputs and gradients against ``pack_padded_sequence``), for less
+    on CPU, where a packed sequence cannot use the fused (oneDNN) kernel and runs step by step. The
+    Bi-LSTM must not read padding before its backward pass starts, so it stays packed.
     """
 
     def __init__(self, vocab_size: int, dim: int, bidirectional: bool = False):
@@ -29,10 +36,15 @@ class QuestionEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         real = tokens != 0
         lengths = real.sum(1).clamp(min=1)
-        packed = pack_padded_sequence(self.embed(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, (h_n, _) = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))   # [B, L, D or 2D]
-        sentence = torch.cat(list(h_n), dim=-1)             # forward state at the end (+ backward at the start)
+        words = self.embed(tokens)
+        if self.bidirectional:
+            packed = pack_padded_sequence(words, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, (h_n, _) = self.lstm(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))   # [B, L, 2D]
+            sentence = torch.cat(list(h_n), dim=-1)         # forward state at the end + backward at the start
+        else:
+            out, _ = self.lstm(words)                                                         # [B, L, D]
+            sentence = out[torch.arange(out.size(0), device=out.device), lengths - 1]         # at the last token
         per_token = self.merge(out) * real.unsqueeze(-1).to(out.dtype)
         return self.merge(sentence), per_token
 
@@ -65,16 +77,17 @@ class QueryAttention(nn.Module):
     """Multi-head attention of a few queries over keys/values, then a residual FFN with layer norm:
     ``x = MHA(q, kv); x = LN(x + FFN(x))`` (AVST's temporal grounding, PSTP-Net's selection modules).
 
-    Returns the output [N, Lq, D] and the attention weights averaged over heads [N, Lq, Lk].
+    Returns the output [N, Lq, D] and the attention weights averaged over heads [N, Lq, Lk]. In training the
+    attention is ``mcd.models.fast.mha_query`` (the same function, keys and values never projected).
     """
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, dim),
-                                 nn.Dropout(dropout))
+        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), Dropout(dropout), nn.Linear(dim, dim),
+                                 Dropout(dropout))
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, query: torch.Tensor, kv: torch.Tensor, key_padding_mask: torch.Tensor | None = None):
-        x, w = self.attn(query, kv, kv, key_padding_mask=key_padding_mask, need_weights=True)
+        x, w = mha_query(self.attn, query, kv, key_padding_mask)
         return self.norm(x + self.ffn(x)), w

@@ -42,6 +42,7 @@ from torch.autograd.function import once_differentiable
 
 from mcd.models.base import InputDims, ModelOutput
 from mcd.models.contrastive import info_nce
+from mcd.models.fast import Dropout, attention, dropout
 from mcd.models.layers import QuestionEncoder, temporal_mean
 
 _CHOICES = {
@@ -272,6 +273,10 @@ class MultiHeadAttention(nn.Module):
     (``tests/test_mcd_model.py`` checks it); the dropout masks are drawn on the same [B, h, 1, Lk] tensor. Eval mode
     keeps the textbook form, so the inference FLOPs and the thop-convention count (which sees a Linear only when
     it runs) are those of Eq. 1 as written.
+
+    Dropout masks come from ``mcd.models.fast.dropout`` (on CPU: 16 random bits per element instead of a
+    ``bernoulli_`` draw), and unmasked attention over a whole sequence from ``fast.attention`` (on CPU: plain bmm
+    and softmax instead of SDPA's general math backend); ``tests/test_speed_equivalence.py`` checks both.
     """
 
     def __init__(self, dim: int, heads: int, dropout: float, out_proj: bool = False, module: str = "linear"):
@@ -296,13 +301,15 @@ class MultiHeadAttention(nn.Module):
     def forward(self, query, key, value, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The attention result [B, Lq, D]; ``key_mask`` [B, Lk] is True at keys that may be attended."""
         if self.training and query.size(1) == 1:
-            # the dropout call of SDPA's math backend (which it takes whenever dropout_p > 0), on the same tensor
+            # one query (Eq. 2-3, Eq. 6): reassociated, keys and values never projected (see above)
             _, att = self.global_weights(query, key, key_mask)
             return self._project_out(self.pool_values(att, value))
         q, k, v = self._split(self.q(query)), self._split(self.k(key)), self._split(self.v(value))
-        mask = None if key_mask is None else key_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        if key_mask is None:
+            out = attention(q, k, v, self.dropout, self.training)             # Softmax(Q K^T / sqrt(d)) V
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :],
+                                                 dropout_p=self.dropout if self.training else 0.0)
         return self._project_out(self._merge(out))
 
     def global_weights(self, query, key, key_mask: torch.Tensor | None = None):
@@ -320,7 +327,7 @@ class MultiHeadAttention(nn.Module):
         s = s / math.sqrt(self.head_dim)
         if key_mask is not None:
             s = s.masked_fill(~key_mask[:, None, None, :], float("-inf"))
-        return qd, F.dropout(torch.softmax(s, dim=-1), self.dropout, self.training)
+        return qd, dropout(torch.softmax(s, dim=-1), self.dropout, self.training)
 
     def pool_values(self, att: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """The heads of att @ V merged, [B, Lq, D] (no output projection). Training mode with one query:
@@ -371,7 +378,7 @@ class _ABBranch(nn.Module):
         has_attn = use_self or use_cross
         self.bn_att = nn.BatchNorm1d(d) if has_attn else None
         if has_attn or cfg.no_attention_branch == "ffn":
-            self.ffn = nn.Sequential(nn.Linear(d, cfg.ffn_width), nn.ReLU(), nn.Dropout(cfg.attn_dropout),
+            self.ffn = nn.Sequential(nn.Linear(d, cfg.ffn_width), nn.ReLU(), Dropout(cfg.attn_dropout),
                                      nn.Linear(cfg.ffn_width, d))
             self.bn_ffn = nn.BatchNorm1d(d)
         else:
@@ -502,7 +509,7 @@ class LocalElementFusion(nn.Module):
         super().__init__()
         self.use_t, self.use_v, self.use_a = cfg.uses_text_objects, cfg.lef_visual, cfg.lef_audio
         self.dot = cfg.lef_mode == "dot"
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.fc = nn.Linear(cfg.dim, cfg.dim)
 
     def forward(self, f_t: torch.Tensor | None, F_v: torch.Tensor, F_a: torch.Tensor) -> torch.Tensor:
@@ -608,7 +615,7 @@ class LateFusion(nn.Module):
         self.mode, self.mods = cfg.late_fusion, cfg.late_fusion_modalities
         n_in = (1 + len(self.mods)) * cfg.dim if self.mode == "concat" else cfg.dim
         self.fc = nn.Linear(n_in, cfg.dim)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def forward(self, fq_hat, F_a, F_v) -> torch.Tensor:
         parts = [fq_hat] + ([F_a] if "a" in self.mods else []) + ([F_v] if "v" in self.mods else [])

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from mcd.models.base import InputDims, ModelOutput
+from mcd.models.fast import Dropout, mha_self
 from mcd.models.layers import QueryAttention, QuestionEncoder, check_patch_dims, require_patches
 
 
@@ -59,14 +60,14 @@ class ReasoningLayer(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.norm1 = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, dim),
-                                 nn.Dropout(dropout))
+        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), Dropout(dropout), nn.Linear(dim, dim),
+                                 Dropout(dropout))
         self.norm2 = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.drop(self.attn(x, x, x, key_padding_mask=pad, need_weights=False)[0]))
+        x = self.norm1(x + self.drop(mha_self(self.attn, x, pad)))      # self.attn(x, x, x, pad), cheaper on CPU
         return self.norm2(x + self.ffn(x))
 
 
