@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mcd.errors import DataError
-from mcd.io import inside, name_problem
+from mcd.io import atomic_write, inside, name_problem
 
 MEMMAP_BYTES = 2 << 30  # 2 GiB: above this, build the split array on disk
 
@@ -109,14 +109,18 @@ def load_feature_set(root, feature_set: str, video_ids: list[str], *, ndim: int,
     """
     root = Path(root)
     found: list[DataError] = []
-    key = hashlib.sha1(json.dumps([feature_set, seconds, stride, video_ids]).encode()).hexdigest()[:16]
+    folder = root / "feats" / feature_set
+    # the folder's modification time changes when files are added, removed or renamed: a stale cache is not reused
+    stamp = folder.stat().st_mtime_ns if folder.is_dir() else None
+    key = hashlib.sha1(json.dumps([feature_set, seconds, stride, video_ids, stamp]).encode()).hexdigest()[:16]
     cache = Path(cache_dir or root / ".cache") / f"{feature_set}-{key}.npy"
     t = len(range(0, seconds, stride))
     if errors is None and cache.is_file():
         try:
             cached = np.load(cache, mmap_mode="r", allow_pickle=False)
             if cached.shape[:2] == (len(video_ids), t) and cached.dtype == np.float32:
-                return cached
+                # small splits are read into memory (writable, like a fresh build); large ones stay memory-mapped
+                return cached if cached.nbytes > MEMMAP_BYTES else np.array(cached)
         except (ValueError, OSError, EOFError):  # a damaged cache is rebuilt from the files
             pass
 
@@ -175,4 +179,14 @@ def load_feature_set(root, feature_set: str, video_ids: list[str], *, ndim: int,
         out.flush()
         Path(out.filename).replace(cache)
         return np.load(cache, mmap_mode="r", allow_pickle=False)
+    if out is not None:
+        # Kept for the next run on this split: opening thousands of small files costs seconds a run; a folder that
+        # cannot be written only loses the speed-up.
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, out, allow_pickle=False)
+        try:
+            atomic_write(cache, save)
+        except OSError:
+            pass
     return out
