@@ -155,7 +155,7 @@ def cmd_profile(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from mcd.profile import bench_cases, bench_report, check_device, format_bench
+    from mcd.bench import bench_cases, bench_report, check_device, format_bench
     check_device(args.device, args.precision)   # refuse at once, before any model is built
     cases = bench_cases(all_models=args.all, overrides=args.overrides, batch_size=args.batch_size,
                         device=args.device)
@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--all", action="store_true", help="every model of Table VIII at the paper's shapes")
     b.add_argument("--batch-size", type=int, default=None,
                    help="every case's batch (default: the default study's; at the paper's shapes the paper's on "
-                        "CUDA, a smaller one on CPU: mcd.profile.paper_batch_size)")
+                        "CUDA, a smaller one on CPU: mcd.bench.paper_batch_size)")
     b.add_argument("--steps", type=int, default=2, help="timed steps per repeat")
     b.add_argument("--repeats", type=int, default=3, help="repeats, for the spread")
     b.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")

@@ -113,7 +113,7 @@ def main() -> None:
     import mcd.train
     from mcd.data.datasets import batches, build_vocab, input_dims, load_split
     from mcd.models.registry import build_model
-    from mcd.profile import _training_loss
+    from mcd.profile import training_loss
     from mcd.study import model_configs
 
     torch.set_num_threads(1)
@@ -142,7 +142,7 @@ def main() -> None:
             with Replaced(variants[name], forms):
                 for i in range(steps):
                     b = split.batch(order[i % len(order)])
-                    loss = _training_loss(model(b), b)
+                    loss = training_loss(model(b), b)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()

@@ -1,4 +1,5 @@
-"""mcd.profile: thop run without side effects, the torch flop counter, the Table VIII report, bench, the CLI."""
+"""mcd.profile and mcd.bench: thop run without side effects, the torch flop counter, the Table VIII report, bench,
+the CLI."""
 from __future__ import annotations
 
 import copy
@@ -17,9 +18,9 @@ from mcd.cli import main
 from mcd.models.base import InputDims, ModelOutput
 from mcd.models.baselines import MLPConfig, ModalityMLP, QOnlyConfig, QOnlyLSTM
 from mcd.paper import paper_table
-from mcd.profile import (PAPER_CONVENTION, PAPER_SHAPES, bench, bench_cases, block_parts, block_steps,
-                         format_bench, format_profile, make_dummy_batch, param_counts, profile_report, profile_table,
-                         thop_count, torch_flops)
+from mcd.bench import bench, bench_cases, bench_report, format_bench, paper_batch_size
+from mcd.profile import (PAPER_CONVENTION, PAPER_SHAPES, block_parts, block_steps, format_profile, make_dummy_batch,
+                         param_counts, profile_report, profile_table, thop_count, torch_flops)
 
 DIMS = InputDims(audio_dim=16, visual_dim=64, patch_dim=12, num_patches=5, seconds=6, vocab_size=30,
                  num_answers=7, question_len=14)
@@ -63,7 +64,7 @@ class Reference(nn.Module):
 
 
 def small_mcd(n: int, *extra: str):
-    model, _ = prof._build("mcd", [f"model.mcd.num_blocks={n}", "model.mcd.dim=32", *extra], MCD_DIMS)
+    model, _ = prof.build_model("mcd", [f"model.mcd.num_blocks={n}", "model.mcd.dim=32", *extra], MCD_DIMS)
     return model
 
 
@@ -109,7 +110,7 @@ def test_paper_convention_rows_within_two_percent_of_table_viii():
         assert row["paper_params_M"] == paper.loc[f"MCD AB N={n}", "training_params_m"]
         assert abs(row["thop_params_over_paper"] - 1) <= 0.02, (name, row["thop_params_M"], row["paper_params_M"])
     # what the table reports is thop's own count of that configuration
-    model, dims = prof._build("mcd", ["model.mcd.num_blocks=2", *PAPER_CONVENTION])
+    model, dims = prof.build_model("mcd", ["model.mcd.num_blocks=2", *PAPER_CONVENTION])
     assert table.loc[names[1], "thop_params_M"] == thop_itself(model, make_dummy_batch(dims, 1))[1] / 1e6
 
 
@@ -236,8 +237,8 @@ def test_bench_cases_take_the_study_and_paper_shapes():
     assert (study.dim, study.batch_size, study.dims.seconds) == (s.dim, s.batch_size, PROFILES[s.synth].seconds)
     assert (study.dims.audio_dim, study.dims.visual_dim) == (PROFILES[s.synth].audio_dim, PROFILES[s.synth].channels)
     assert paper.dims == PAPER_SHAPES["default"] and paper.dim == STUDY_PROFILES["paper"].dim
-    assert paper.batch_size == prof.paper_batch_size("cpu") < STUDY_PROFILES["paper"].batch_size
-    assert prof.paper_batch_size("cuda") == STUDY_PROFILES["paper"].batch_size
+    assert paper.batch_size == paper_batch_size("cpu") < STUDY_PROFILES["paper"].batch_size
+    assert paper_batch_size("cuda") == STUDY_PROFILES["paper"].batch_size
     every = bench_cases(all_models=True, batch_size=4)
     assert {c.model for c in every} >= {"AVST", "PSTP-Net", "MCD N=1", "MCD N=3"}
     assert {c.batch_size for c in every} == {4} and not any("paper convention" in c.model for c in every)
@@ -245,7 +246,7 @@ def test_bench_cases_take_the_study_and_paper_shapes():
 
 def test_bench_report_shows_median_and_range_at_the_threads_asked():
     threads = torch.get_num_threads()
-    table = prof.bench_report(bench_cases(batch_size=2)[:1], steps=1, repeats=2, warmup=0, threads=threads + 1)
+    table = bench_report(bench_cases(batch_size=2)[:1], steps=1, repeats=2, warmup=0, threads=threads + 1)
     assert table.loc[0, "threads"] == threads + 1 and torch.get_num_threads() == threads   # set, then restored
     text = format_bench(table)
     row = table.iloc[0]

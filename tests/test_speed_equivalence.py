@@ -340,7 +340,7 @@ def _models():
 def test_each_model_trains_as_with_the_straightforward_operations(name, monkeypatch):
     """A training step's loss and every gradient (dropout 0, so that no mask is drawn) are those of the same model
     built on the standard operations (``Straightforward``) and the packed LSTM."""
-    from mcd.profile import _training_loss, make_dummy_batch
+    from mcd.profile import training_loss, make_dummy_batch
 
     batch = make_dummy_batch(DIMS, 6, patches=True, seed=2)
     build = _models()[name]
@@ -348,7 +348,7 @@ def test_each_model_trains_as_with_the_straightforward_operations(name, monkeypa
     def step():
         torch.manual_seed(0)
         model = build().train()
-        loss = _training_loss(model(batch), batch)
+        loss = training_loss(model(batch), batch)
         loss.backward()
         return loss, grads(model)
 

@@ -21,6 +21,9 @@ The classes are named after the paper's modules:
 - ``LateFusion``              Fig. 4(b): the decision-level fusion the paper argues against (off by default).
 - ``MCD``                     the whole model; the prediction head is a linear layer on f^_q alone.
 
+One self-contained file, like a Hugging Face modeling file: read top to bottom it follows Sec. III, which is why it
+runs past the usual 600 lines rather than splitting the model across modules.
+
 Every decision the paper leaves open is listed, with its reason, in ``book/notes/mcd_decisions.md``. The ablation
 switches of Tables VI-X and Fig. 4 are fields of ``MCDConfig`` (defaults = the paper's full model); the dicts
 ``ATTENTION_VARIANTS``, ``LEF_VARIANTS``, ``LOSS_VARIANTS``, ``TEXT_VARIANTS`` and ``LATE_FUSION_VARIANTS`` map the
