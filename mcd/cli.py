@@ -133,7 +133,7 @@ def _prediction_options(parser) -> None:
     parser.add_argument("--unknown-as-wrong", action="store_true",
                         help="score an answer outside the answer set as wrong instead of refusing the file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--n-boot", type=int, default=10_000, help="bootstrap draws")
+    parser.add_argument("--n-boot", type=positive_int, default=10_000, help="bootstrap draws")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--level", type=float, default=0.95, help="interval level")
 
@@ -177,6 +177,17 @@ def cmd_study(args) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a count of runs, steps, repeats, draws or threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mcd", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -191,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--multiple-choice", action="store_true", help="also write the AVQA-format multiple-choice view")
     s.add_argument("--bench", action="store_true",
                    help="time the generation of the profile (into a temporary folder) instead of writing --root")
-    s.add_argument("--repeats", type=int, default=1, help="with --bench: generations timed per variant")
+    s.add_argument("--repeats", type=positive_int, default=1, help="with --bench: generations timed per variant")
     s.set_defaults(func=cmd_synth)
 
     c = data.add_parser("check", help="list every problem of a data set in one pass")
@@ -204,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--audio", default="vggish", help="audio feature set (folder under feats/); 'none' to skip")
     c.add_argument("--visual", default="frames", help="visual frame feature set; 'none' to skip")
     c.add_argument("--patches", default=None, help="patch feature set, if any")
-    c.add_argument("--seconds", type=int, default=60)
+    c.add_argument("--seconds", type=positive_int, default=60)
     c.add_argument("--allow-new-answers", action="store_true",
                    help="Music-AVQA answers outside its 42 are warnings, not errors (data of your own)")
     c.set_defaults(func=cmd_check)
@@ -263,13 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="MCD at the default study's shape and at the paper's; --all: every model at the "
                                    "paper's shapes. Each figure: median [min-max] over --repeats.")
     b.add_argument("--all", action="store_true", help="every model of Table VIII at the paper's shapes")
-    b.add_argument("--batch-size", type=int, default=None,
+    b.add_argument("--batch-size", type=positive_int, default=None,
                    help="every case's batch (default: the default study's; at the paper's shapes the paper's on "
                         "CUDA, a smaller one on CPU: mcd.bench.paper_batch_size)")
-    b.add_argument("--steps", type=int, default=2, help="timed steps per repeat")
-    b.add_argument("--repeats", type=int, default=3, help="repeats, for the spread")
+    b.add_argument("--steps", type=positive_int, default=2, help="timed steps per repeat")
+    b.add_argument("--repeats", type=positive_int, default=3, help="repeats, for the spread")
     b.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    b.add_argument("--threads", type=int, default=1,
+    b.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (default 1: as each run of the study trains on 2 cores, mcd study --jobs 2; "
                         "two threads on a busy 2-core machine wait on each other)")
     b.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast, CUDA only")
@@ -285,10 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--profile", default="default", help="tiny (a smoke test, minutes), default (the book), paper")
     st.add_argument("--no-book", action="store_true", help="execute the chapters but do not build the book")
     st.add_argument("--only", nargs="*", default=None, help="only these chapters (notebook stems)")
-    st.add_argument("--jobs", type=int, default=2, help="runs trained, and notebooks executed, at once")
+    st.add_argument("--jobs", type=positive_int, default=2, help="runs trained, and notebooks executed, at once")
     st.add_argument("--recompute", action="store_true",
                     help="retrain every run from scratch instead of reading the kept results (and keep the new ones)")
-    st.add_argument("--verify", type=int, default=None, metavar="K",
+    st.add_argument("--verify", type=positive_int, default=None, metavar="K",
                     help="retrain K kept runs from scratch and say whether they come out identical (nothing else)")
     st.add_argument("--verify-runs", nargs="+", default=None, metavar="NAME",
                     help="with --verify: these kept runs (folder names under results/<profile>/runs, or prefixes)")

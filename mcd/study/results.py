@@ -212,6 +212,8 @@ def verify(plan: list[ExperimentConfig], *, count: int | None = None, names: lis
     kept = [(cfg, kept_dir(cfg)) for cfg in plan]
     kept = [(cfg, path) for cfg, path in kept if path is not None and bundle.is_kept(path)]
     if names:
+        if any(not n.strip() for n in names):
+            raise ValueError("an empty run name would match every kept run; name the runs (or use --verify K)")
         chosen = [(c, p) for c, p in kept if any(p.name == n or p.name.startswith(n) for n in names)]
         if not chosen:
             raise ValueError(f"no kept run matches {names}; kept runs: {[p.name for _, p in kept][:10]}...")
