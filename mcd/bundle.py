@@ -70,13 +70,18 @@ def prediction_names(run_path: Path) -> list[str]:
     return sorted(names)
 
 
-def read_predictions(run_path: Path, split: str) -> pd.DataFrame:
-    """A run's per-question predictions on ``split``, from a run folder or a kept run."""
+def prediction_file(run_path: Path, split: str) -> Path:
+    """The file of a run's per-question predictions on ``split``: ``.csv`` in a run folder, ``.csv.gz`` when kept."""
     run_path = Path(run_path)
     for name in (f"predictions_{split}.csv", f"predictions_{split}.csv.gz"):
         if (run_path / name).exists():
-            return pd.read_csv(run_path / name, dtype={"video_id": str})
+            return run_path / name
     raise FileNotFoundError(f"{run_path} has no predictions for the {split} split")
+
+
+def read_predictions(run_path: Path, split: str) -> pd.DataFrame:
+    """A run's per-question predictions on ``split``, from a run folder or a kept run."""
+    return pd.read_csv(prediction_file(run_path, split), dtype={"video_id": str})
 
 
 def compare_runs(kept: Path, fresh: Path) -> dict:

@@ -126,6 +126,21 @@ def _show(value, width: int = 40) -> str:
     return text if len(text) <= width else text[:width - 4] + "...'"
 
 
+def _gunzip(path: Path, data: bytes) -> bytes:
+    import zlib
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        out = inflate.decompress(data, MAX_FILE_BYTES + 1)
+    except zlib.error as e:
+        raise PredictionError(path, None, f"is not a readable gzip file ({e})") from None
+    if len(out) > MAX_FILE_BYTES or inflate.unconsumed_tail:
+        raise PredictionError(path, None, f"decompresses to more than {MAX_FILE_BYTES:,} bytes, larger than any "
+                                          "prediction file for a test set")
+    if not inflate.eof:
+        raise PredictionError(path, None, "is a truncated gzip file")
+    return out
+
+
 def _read_text(path: Path) -> list[str]:
     if path.is_dir():
         raise PredictionError(path, None, "is a folder, not a prediction file")
@@ -135,6 +150,8 @@ def _read_text(path: Path) -> list[str]:
             raise PredictionError(path, None, f"is {size:,} bytes, larger than any prediction file for a test set "
                                               f"(limit {MAX_FILE_BYTES:,})")
         data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":   # gzip (a kept run's predictions_test.csv.gz): decompressed within the limit
+            data = _gunzip(path, data)
     except OSError as e:
         raise PredictionError(path, None, f"cannot be read ({e.strerror or e})") from None
     nul = data.find(b"\0")

@@ -169,6 +169,31 @@ def test_our_prediction_table_reads_back(tmp_path, real_music_avqa, update_sets)
         scoring.score_file(path, update_sets)
 
 
+def test_a_kept_runs_compressed_table_scores_like_the_plain_one(tmp_path, real_music_avqa, update_sets):
+    """Kept runs hold predictions_test.csv.gz: read as the plain CSV; a gzip bomb or a cut file is one line."""
+    import gzip
+    from mcd.bundle import prediction_file
+    test = load_records(real_music_avqa / "json_update" / "avqa-test.json")
+    val = load_records(real_music_avqa / "json_update" / "avqa-val.json")
+    table = majority_baseline(val, test, "template")
+    run = tmp_path / "kept-run"
+    run.mkdir()
+    table.to_csv(run / "predictions_test.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+    assert prediction_file(run, "test") == run / "predictions_test.csv.gz"
+    plain = tmp_path / "plain.csv"
+    table.to_csv(plain, index=False)
+    a, b = scoring.score_file(run / "predictions_test.csv.gz", update_sets), scoring.score_file(plain, update_sets)
+    pd.testing.assert_frame_equal(scoring.interval_table(a), scoring.interval_table(b))
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"question_id,predicted\n" + b"0" * (scoring.MAX_FILE_BYTES + 10)))
+    with pytest.raises(scoring.PredictionError, match="decompresses to more than"):
+        scoring.score_file(bomb, update_sets)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes((run / "predictions_test.csv.gz").read_bytes()[:200])
+    with pytest.raises(scoring.PredictionError, match="truncated gzip"):
+        scoring.score_file(cut, update_sets)
+
+
 def test_unknown_answer_as_wrong(tmp_path, real_music_avqa, capsys):
     records = raw(real_music_avqa, "json_update")
     f = tmp_path / "p.csv"
