@@ -27,6 +27,11 @@ def test_study_timings_read_from_the_kept_record(tmp_path, monkeypatch):
     t = report.study_timings("default")
     assert t.loc["recompute", "total (min)"] == 53.0 and t.loc["recompute", "runs trained"] == 140
     assert report.hardware("default").loc["cores", "value"] == 2
+    assert report.timing_notes("default") == {}
+    record = json.loads((tmp_path / "study_timings.json").read_text())
+    record["recompute"]["note"] = "measured in two commands"
+    (tmp_path / "study_timings.json").write_text(json.dumps(record))
+    assert report.timing_notes("default") == {"recompute": "measured in two commands"}
 
 
 def test_cost_by_model_counts_each_run_once():

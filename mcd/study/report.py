@@ -36,6 +36,14 @@ def study_timings(profile: str) -> pd.DataFrame | None:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("build").round(1)
 
 
+def timing_notes(profile: str) -> dict[str, str]:
+    """What a recorded timing needs said beside its number (how it was measured, when not in one command)."""
+    path = results_dir(profile) / "study_timings.json"
+    if not path.exists():
+        return {}
+    return {kind: t["note"] for kind, t in json.loads(path.read_text()).items() if t.get("note")}
+
+
 def hardware(profile: str) -> pd.DataFrame:
     """The machine the recorded study ran on, or the one the kept runs name."""
     path = results_dir(profile) / "study_timings.json"
