@@ -168,7 +168,8 @@ def cmd_bench(args) -> int:
 def cmd_study(args) -> int:
     from mcd.study import run_study, verify_study
     if args.verify is not None or args.verify_runs:
-        table = verify_study(args.profile, count=args.verify, names=args.verify_runs, seed=args.verify_seed)
+        table = verify_study(args.profile, count=args.verify, names=args.verify_runs, seed=args.verify_seed,
+                             jobs=args.jobs)
         identical = bool(table["scores identical"].all() and table["predictions identical"].all())
         print(f"{len(table)} kept run(s) retrained: {'all identical' if identical else 'NOT all identical'}")
         return 0 if identical else 1

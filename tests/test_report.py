@@ -32,6 +32,11 @@ def test_study_timings_read_from_the_kept_record(tmp_path, monkeypatch):
     record["recompute"]["note"] = "measured in two commands"
     (tmp_path / "study_timings.json").write_text(json.dumps(record))
     assert report.timing_notes("default") == {"recompute": "measured in two commands"}
+    assert report.recorded_cost_by_model("default") is None
+    record["recompute"]["cost by model"] = [{"model": "mcd", "runs": 2, "mean": 90.0, "total": 180.0}]
+    (tmp_path / "study_timings.json").write_text(json.dumps(record))
+    costs = report.recorded_cost_by_model("default")
+    assert costs.loc["mcd"].tolist() == [2, 90.0, 3.0]
 
 
 def test_cost_by_model_counts_each_run_once():

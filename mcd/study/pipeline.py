@@ -148,9 +148,9 @@ def record_timings(profile: str, timings: dict, **how) -> None:
 
 
 def verify_study(profile: str = "default", *, count: int | None = None, names: list[str] | None = None,
-                 seed: int = 0) -> pd.DataFrame:
+                 seed: int = 0, jobs: int = 2) -> pd.DataFrame:
     """Retrain ``count`` kept runs (drawn with ``seed``) or the ``names`` given, and compare them with the kept
     copies; prints one line per run and returns the table."""
-    table = verify(study_plan(profile), count=count, names=names, seed=seed)
+    table = verify(study_plan(profile), count=count, names=names, seed=seed, jobs=jobs)
     print(table.to_string(index=False))
     return table

@@ -76,6 +76,22 @@ def cost_by_model(results: dict[str, list[Run]]) -> pd.DataFrame:
     return table.round(1)
 
 
+def recorded_cost_by_model(profile: str) -> pd.DataFrame | None:
+    """The cost of one run by model over every run of the whole study, as its recompute recorded it (the same
+    columns as :func:`cost_by_model`); None when no whole-study recompute is recorded."""
+    path = results_dir(profile) / "study_timings.json"
+    if not path.exists():
+        return None
+    rows = json.loads(path.read_text()).get("recompute", {}).get("cost by model")
+    if not rows:
+        return None
+    table = pd.DataFrame(rows).set_index("model")
+    table = table.rename(columns={"mean": "mean (s)", "total": "total (min)"})[["runs", "mean (s)", "total (min)"]]
+    table["total (min)"] = table["total (min)"] / 60
+    table["runs"] = table["runs"].astype(int)
+    return table.round(1)
+
+
 def not_reproduced() -> pd.DataFrame:
     """One list of what no chapter reproduces, and why: rows of Tables III-V, the FLOPs column, the real
     features, the AVQA data (Table I's row, Table X's column)."""

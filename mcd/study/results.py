@@ -10,10 +10,10 @@ retrains kept runs from scratch and compares them with what was kept.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -156,6 +156,24 @@ def missing(plan: list[ExperimentConfig]) -> list[ExperimentConfig]:
     return out
 
 
+@contextlib.contextmanager
+def _one_thread_workers(jobs: int):
+    """A pool of ``jobs`` spawned worker processes that each start on one thread (the environment they inherit)."""
+    import multiprocessing
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield pool
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def train_plan(plan: list[ExperimentConfig], *, jobs: int = 2, retrain: bool = False) -> pd.DataFrame:
     """Train every config of ``plan`` that has no finished run (all of them with ``retrain``), ``jobs`` at a
     time in worker processes of one thread each, the longest (by ``estimated_cost``) first, so that the last
@@ -175,27 +193,16 @@ def train_plan(plan: list[ExperimentConfig], *, jobs: int = 2, retrain: bool = F
     rows, failures = [], []
     if not todo:
         return pd.DataFrame(columns=["run", "seconds"])
-    import multiprocessing
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)                     # the spawned workers inherit one thread each
-    try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_in_worker, cfg.to_dict(prune=False),
-                                   str(kept_dir(cfg)) if kept_dir(cfg) else None, retrain): cfg for cfg in todo}
-            for fut in tqdm(as_completed(futures), total=len(futures), desc=f"training {len(todo)} runs"):
-                cfg = futures[fut]
-                try:
-                    rows.append(dict(zip(("run", "seconds"), fut.result())))
-                except Exception as e:  # noqa: BLE001 - reported, then raised after the others finish
-                    failures.append((cfg.run_dir().name, e))
-                    tqdm.write(f"FAILED {cfg.run_dir().name}: {e}")
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with _one_thread_workers(jobs) as pool:
+        futures = {pool.submit(_train_in_worker, cfg.to_dict(prune=False),
+                               str(kept_dir(cfg)) if kept_dir(cfg) else None, retrain): cfg for cfg in todo}
+        for fut in tqdm(as_completed(futures), total=len(futures), desc=f"training {len(todo)} runs"):
+            cfg = futures[fut]
+            try:
+                rows.append(dict(zip(("run", "seconds"), fut.result())))
+            except Exception as e:  # noqa: BLE001 - reported, then raised after the others finish
+                failures.append((cfg.run_dir().name, e))
+                tqdm.write(f"FAILED {cfg.run_dir().name}: {e}")
     if failures:
         raise RuntimeError(f"{len(failures)} run(s) failed, first {failures[0][0]}: {failures[0][1]}") \
             from failures[0][1]
@@ -203,8 +210,34 @@ def train_plan(plan: list[ExperimentConfig], *, jobs: int = 2, retrain: bool = F
 
 
 # ------------------------------------------------------------------------------------------------- verifying
+def _kept_threads(path: Path) -> int:
+    """The CPU threads a kept run was trained on (``env.json``), one when it does not say."""
+    try:
+        return int(json.loads((Path(path) / "env.json").read_text()).get("cpu_threads") or 1)
+    except (OSError, ValueError, TypeError):
+        return 1
+
+
+def _verify_in_worker(cfg_dict: dict, kept: str, threads: int) -> dict:
+    """Retrain one kept run from scratch in a temporary folder, on ``threads`` threads, and compare."""
+    import torch
+
+    from mcd.data.synth import ensure_for
+    from mcd.train import train
+    torch.set_num_threads(threads)
+    cfg = from_dict(ExperimentConfig, cfg_dict)
+    with tempfile.TemporaryDirectory(prefix="mcd-verify-") as tmp:
+        ensure_for(cfg.data, progress=False)
+        t0 = time.time()
+        fresh = train(cfg, out=Path(tmp) / cfg.run_dir().name, resume=False)
+        row = bundle.compare_runs(Path(kept), fresh)
+        row["threads"] = threads
+        row["seconds"] = round(time.time() - t0, 1)
+    return row
+
+
 def verify(plan: list[ExperimentConfig], *, count: int | None = None, names: list[str] | None = None,
-           seed: int = 0) -> pd.DataFrame:
+           seed: int = 0, jobs: int = 2) -> pd.DataFrame:
     """Retrain kept runs of ``plan`` from scratch, each in a temporary folder, and compare each with what was
     kept: whether the scores and the per-question predictions are identical, and how far apart they are if not.
     The runs are the ``names`` given (kept folder names or their prefix), else ``count`` drawn with ``seed``."""
@@ -220,15 +253,12 @@ def verify(plan: list[ExperimentConfig], *, count: int | None = None, names: lis
     else:
         chosen = random.Random(seed).sample(kept, min(count or 1, len(kept)))
     rows = []
-    for cfg, path in chosen:
-        with tempfile.TemporaryDirectory(prefix="mcd-verify-") as tmp:
-            from mcd.data.synth import ensure_for
-            from mcd.train import train
-            ensure_for(cfg.data, progress=False)
-            t0 = time.time()
-            fresh = train(cfg, out=Path(tmp) / cfg.run_dir().name, resume=False)
-            row = bundle.compare_runs(path, fresh)
-            row["seconds"] = round(time.time() - t0, 1)
-            rows.append(row)
-            shutil.rmtree(fresh, ignore_errors=True)
+    # Each retrains as the kept run was trained: in a fresh process on the kept run's number of threads (the
+    # study's workers use one). Threads change the order of floating-point sums, so a retrain on another number of
+    # threads is not expected to come out identical.
+    with _one_thread_workers(jobs) as pool:
+        futures = [pool.submit(_verify_in_worker, cfg.to_dict(prune=False), str(path), _kept_threads(path))
+                   for cfg, path in chosen]
+        for fut in tqdm(futures, desc=f"verifying {len(futures)} kept runs"):
+            rows.append(fut.result())
     return pd.DataFrame(rows)
