@@ -33,6 +33,9 @@ __all__ = [
     "BenchCase",
     "bench",
     "bench_cases",
+    "bench_frame",
+    "bench_heading",
+    "bench_notes",
     "bench_report",
     "check_device",
     "format_bench",
@@ -261,26 +264,41 @@ def bench_report(cases: list[BenchCase], *, steps: int = 2, repeats: int = 3, wa
     return pd.DataFrame(rows)
 
 
-def format_bench(table) -> str:
-    """Samples/s and the fraction of the same-process matmul, each as median [min-max] over the repeats."""
+def bench_frame(table):
+    """The reader's columns of a bench table: samples/s and the fraction of the same-process matmul, each as
+    median [min-max] over the repeats."""
     import pandas as pd
 
     def spread(key: str, spec: str) -> pd.Series:
         return table.apply(lambda r: f"{r[key]:{spec}} [{r[key + '_min']:{spec}}-{r[key + '_max']:{spec}}]", axis=1)
 
-    view = pd.DataFrame({"model": table["model"], "shape": table["shape"], "D": table["D"], "T": table["T"],
+    return pd.DataFrame({"model": table["model"], "shape": table["shape"], "D": table["D"], "T": table["T"],
                          "batch": table["batch_size"],
                          "train samples/s": spread("train_samples_per_s", ".1f"),
                          "infer samples/s": spread("infer_samples_per_s", ".1f"),
                          "train / matmul": spread("train_fraction_of_matmul", ".2f"),
                          "infer / matmul": spread("infer_fraction_of_matmul", ".2f")})
+
+
+def bench_heading(table) -> str:
+    """How a bench table was measured, in one line."""
     first = table.iloc[0]
-    head = (f"{first['device']}, {first['precision']}, {first['threads']} threads; {first['repeats']} repeats of "
+    return (f"{first['device']}, {first['precision']}, {first['threads']} threads; {first['repeats']} repeats of "
             f"{first['steps']} steps: median [min-max]; random inputs")
-    notes = [
+
+
+def bench_notes(table) -> list[str]:
+    """What the columns of a bench table mean."""
+    first = table.iloc[0]
+    return [
         "train: forward, loss, backward and an Adam step; infer: forward under inference_mode.",
         "/ matmul: achieved FLOP/s (torch flop counter, forward + backward for train) over a dense "
         f"[B*T, {first['matmul_dim']}] x [{first['matmul_dim']}, {first['matmul_dim']}] {first['precision']} matmul "
         "timed in the same process and repeat.",
     ]
-    return head + "\n" + view.to_string(index=False, justify="right") + "\n\n" + format_notes(notes)
+
+
+def format_bench(table) -> str:
+    """The bench table as text (``mcd bench``): heading, the reader's columns, what they mean."""
+    return (bench_heading(table) + "\n" + bench_frame(table).to_string(index=False, justify="right") + "\n\n"
+            + format_notes(bench_notes(table)))

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -71,14 +72,35 @@ def rerun_links(chapter: str, profile: str, slug: str | None) -> str:
     return text
 
 
+PRINT_WIDTH = 88   # characters of printed output the book's page column shows without scrolling
+
+
+def wrap_printed(text: str, width: int = PRINT_WIDTH) -> str:
+    """Printed prose wrapped to the page column: a line longer than ``width`` is broken at spaces, its
+    continuation indented under it; words (paths, commands) are never split, and shorter lines are kept as they are."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        out.append(textwrap.fill(line.strip(), width, initial_indent=indent, subsequent_indent=indent + "  ",
+                                 break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)
+
+
 def prepare_notebook(path: Path, *, chapter: str, profile: str, data: str, slug: str | None) -> None:
-    """Collapse the code, drop papermill's injected cell, and put the banner under the title."""
+    """Collapse the code, wrap printed lines to the page, drop papermill's injected cell, and put the banner
+    under the title."""
     nb = nbformat.read(path, as_version=4)
     cells = []
     for cell in nb.cells:
         tags = list(cell.metadata.get("tags", []))
         if "injected-parameters" in tags:
             continue
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                output["text"] = wrap_printed(output["text"])
         if cell.cell_type == "code" and "hide-input" not in tags:
             tags.append("hide-input")
         cell.metadata["tags"] = tags

@@ -483,7 +483,7 @@ def power_table(inputs: pd.DataFrame, questions, *, seeds: int = 3, power: float
             row[f"minimum detectable difference, {label} (points)"] = minimum_detectable_difference(
                 q, share, spread, power=power, **kw)
         rows[col] = row
-    return pd.DataFrame(rows).T
+    return pd.DataFrame.from_dict(rows, orient="index")   # one row per column; the question counts stay integers
 
 
 def _paired_runs(runs_a: list, runs_b: list, split: str, modality, question_type):

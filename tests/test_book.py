@@ -45,3 +45,16 @@ def test_prepare_notebook_collapses_code_and_adds_one_banner(tmp_path):
     assert "mean nothing" in cells[1].source and "notebooks%2Ftable2_fusion.ipynb" in cells[1].source
     assert all("hide-input" in c.metadata["tags"] for c in cells if c.cell_type == "code")
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in cells)
+
+
+def test_printed_prose_is_wrapped_to_the_page_and_nothing_is_lost():
+    from mcd.book import PRINT_WIDTH, wrap_printed
+    long = "MCD - MLP Q+A+V, overall: " + " ".join(f"word{i}" for i in range(40)) + " papermill notebooks/x.ipynb"
+    short = "profile 'default'"
+    text = f"{short}\n  {long}\n"
+    wrapped = wrap_printed(text)
+    assert all(len(line) <= PRINT_WIDTH for line in wrapped.split("\n"))
+    assert wrapped.split("\n")[0] == short and wrapped.split() == text.split()   # the same words, in order
+    assert wrapped.split("\n")[2].startswith("    ")                            # continuation under its line
+    path = "/a/" + "x" * 120
+    assert wrap_printed(path) == path                                             # a word is never split
