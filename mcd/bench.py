@@ -272,8 +272,9 @@ def bench_frame(table):
     def spread(key: str, spec: str) -> pd.Series:
         return table.apply(lambda r: f"{r[key]:{spec}} [{r[key + '_min']:{spec}}-{r[key + '_max']:{spec}}]", axis=1)
 
-    return pd.DataFrame({"model": table["model"], "shape": table["shape"], "D": table["D"], "T": table["T"],
-                         "batch": table["batch_size"],
+    return pd.DataFrame({"model": table["model"], "shape": table["shape"],
+                         "D, T, batch": [f"{d}, {t}, {b}" for d, t, b in zip(table["D"], table["T"],
+                                                                             table["batch_size"])],
                          "train samples/s": spread("train_samples_per_s", ".1f"),
                          "infer samples/s": spread("infer_samples_per_s", ".1f"),
                          "train / matmul": spread("train_fraction_of_matmul", ".2f"),

@@ -94,12 +94,13 @@ def paper_vs_ours_panels(df: pd.DataFrame, *, x: str, panel: str, y: str = "accu
 
 def grouped_bars(df: pd.DataFrame, *, x: str, hue: str, col: str | None = None, y: str = "accuracy",
                  title: str = "", ylabel: str = "accuracy (%)", order=None, hue_order=None, col_order=None,
-                 height: float = 3.6, aspect: float = 1.6):
-    """Bars of ``y`` by ``x`` and ``hue``, one panel per ``col`` value. ``df`` holds one row per observation (a
-    seed of ours, or the paper's single number): the bar is their mean and the black line ±1 sd over them,
-    drawn only where there are several."""
+                 height: float = 3.6, aspect: float = 1.6, col_wrap: int | None = 1):
+    """Bars of ``y`` by ``x`` and ``hue``, one panel per ``col`` value (one panel per row by default, so that the
+    figure keeps the page column's width). ``df`` holds one row per observation (a seed of ours, or the paper's
+    single number): the bar is their mean and the black line ±1 sd over them, drawn only where there are several."""
     g = sns.catplot(data=df, x=x, y=y, hue=hue, col=col, kind="bar", errorbar="sd", order=order,
                     hue_order=hue_order, col_order=col_order, height=height, aspect=aspect, sharey=True,
+                    col_wrap=col_wrap if col is not None else None,
                     err_kws={"color": "black", "linewidth": 1}, capsize=0.15)
     g.set_axis_labels("", ylabel)
     if col is not None:
