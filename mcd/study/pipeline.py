@@ -29,15 +29,12 @@ NOTEBOOKS = ["datasets", "table8_efficiency", "table2_fusion", "table3_sota", "f
 
 
 def cost_table(plan) -> pd.DataFrame:
-    """Per model: runs, and mean and total wall seconds of one run (training and its final evaluation), read from
-    the runs themselves (``scores.json``)."""
-    rows = []
-    for cfg in plan:
-        run = finished_run(cfg)   # finished by now: read back, never trained here
-        rows.append({"model": cfg.model.name, "seconds": run.scores.get("seconds", float("nan"))})
-    frame = pd.DataFrame(rows)
-    table = frame.groupby("model")["seconds"].agg(runs="count", mean="mean", total="sum")
-    table.loc["all"] = [table["runs"].sum(), frame["seconds"].mean(), table["total"].sum()]
+    """Per model and for all: runs, and mean and total wall seconds of one run (``report.seconds_by_model``) over
+    the finished runs of ``plan``."""
+    from mcd.study.report import seconds_by_model
+    table = seconds_by_model(finished_run(cfg) for cfg in plan)   # finished by now: read back, never trained here
+    runs, total = table["runs"].sum(), table["total"].sum()
+    table.loc["all"] = [runs, total / runs, total]
     return table.round(1)
 
 

@@ -21,34 +21,34 @@ WHY = {
 }
 
 
-def study_timings(profile: str) -> pd.DataFrame | None:
-    """The wall times ``mcd study`` recorded for ``profile`` (``results/<profile>/study_timings.json``), one row
-    per kind of build, in minutes; None when none is recorded."""
+def recorded(profile: str) -> dict:
+    """What ``mcd study`` recorded for ``profile`` (``results/<profile>/study_timings.json``), by kind of build;
+    {} when nothing is recorded."""
     path = results_dir(profile) / "study_timings.json"
-    if not path.exists():
-        return None
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def study_timings(profile: str) -> pd.DataFrame | None:
+    """The wall times ``mcd study`` recorded for ``profile``, one row per kind of build, in minutes; None when none
+    is recorded."""
     rows = {}
-    for kind, t in json.loads(path.read_text()).items():
+    for kind, t in recorded(profile).items():
         rows[kind] = {"runs": t.get("runs"), "runs trained": t.get("runs trained"),
                       "train (min)": t.get("train seconds", 0) / 60, "chapters (min)": t.get("chapters seconds", 0) / 60,
                       "book (min)": t.get("book seconds", 0) / 60, "total (min)": t.get("total seconds", 0) / 60,
                       "processes": t.get("jobs"), "cores": t.get("cpu_count"), "date": t.get("date")}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("build").round(1)
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("build").round(1) if rows else None
 
 
 def timing_notes(profile: str) -> dict[str, str]:
     """What a recorded timing needs said beside its number (how it was measured, when not in one command)."""
-    path = results_dir(profile) / "study_timings.json"
-    if not path.exists():
-        return {}
-    return {kind: t["note"] for kind, t in json.loads(path.read_text()).items() if t.get("note")}
+    return {kind: t["note"] for kind, t in recorded(profile).items() if t.get("note")}
 
 
 def hardware(profile: str) -> pd.DataFrame:
     """The machine the recorded study ran on, or the one the kept runs name."""
-    path = results_dir(profile) / "study_timings.json"
-    if path.exists():
-        entries = json.loads(path.read_text())
+    entries = recorded(profile)
+    if entries:
         entry = entries.get("recompute") or next(iter(entries.values()))
         machine = {**entry.get("machine", {}), "cores": entry.get("cpu_count")}
     else:
@@ -56,40 +56,36 @@ def hardware(profile: str) -> pd.DataFrame:
     return pd.Series(machine, name="value").to_frame()
 
 
-def cost_by_model(results: dict[str, list[Run]]) -> pd.DataFrame:
-    """Wall seconds of one run (training and its final evaluation, one thread), by model, over the runs given
-    (each run once)."""
+def seconds_by_model(runs) -> pd.DataFrame:
+    """Per model: runs, and mean and total wall seconds of one run (training and its final evaluation, one thread,
+    read from the runs' ``scores.json``), each run counted once."""
     seen, rows = set(), []
-    for rs in results.values():
-        for r in rs:
-            if r.path in seen:
-                continue
+    for r in runs:
+        if r.path not in seen:
             seen.add(r.path)
-            model = r.config["model"]["name"]
-            rows.append({"model": model, "seconds": r.scores.get("seconds")})
-    frame = pd.DataFrame(rows).dropna()
-    if frame.empty:
-        return pd.DataFrame(columns=["runs", "mean (s)", "total (min)"])
-    table = frame.groupby("model")["seconds"].agg(["count", "mean", "sum"])
-    table.columns = ["runs", "mean (s)", "total (min)"]
-    table["total (min)"] /= 60
+            rows.append({"model": r.config["model"]["name"], "seconds": r.scores.get("seconds")})
+    frame = pd.DataFrame(rows, columns=["model", "seconds"]).dropna()
+    return frame.groupby("model")["seconds"].agg(runs="count", mean="mean", total="sum")
+
+
+def _for_reading(seconds: pd.DataFrame) -> pd.DataFrame:
+    """A ``seconds_by_model`` table as the report shows it: runs, mean (s), total (min)."""
+    table = seconds.rename(columns={"mean": "mean (s)", "total": "total (min)"})[["runs", "mean (s)", "total (min)"]]
+    table["total (min)"] = table["total (min)"] / 60
+    table["runs"] = table["runs"].astype(int)
     return table.round(1)
+
+
+def cost_by_model(results: dict[str, list[Run]]) -> pd.DataFrame:
+    """Wall seconds of one run by model (``seconds_by_model``) over the runs given, as the report shows it."""
+    return _for_reading(seconds_by_model(r for rs in results.values() for r in rs))
 
 
 def recorded_cost_by_model(profile: str) -> pd.DataFrame | None:
     """The cost of one run by model over every run of the whole study, as its recompute recorded it (the same
     columns as :func:`cost_by_model`); None when no whole-study recompute is recorded."""
-    path = results_dir(profile) / "study_timings.json"
-    if not path.exists():
-        return None
-    rows = json.loads(path.read_text()).get("recompute", {}).get("cost by model")
-    if not rows:
-        return None
-    table = pd.DataFrame(rows).set_index("model")
-    table = table.rename(columns={"mean": "mean (s)", "total": "total (min)"})[["runs", "mean (s)", "total (min)"]]
-    table["total (min)"] = table["total (min)"] / 60
-    table["runs"] = table["runs"].astype(int)
-    return table.round(1)
+    rows = recorded(profile).get("recompute", {}).get("cost by model")
+    return _for_reading(pd.DataFrame(rows).set_index("model")) if rows else None
 
 
 def not_reproduced() -> pd.DataFrame:

@@ -156,6 +156,18 @@ def missing(plan: list[ExperimentConfig]) -> list[ExperimentConfig]:
     return out
 
 
+def _ensure_draws(cfgs: list[ExperimentConfig]) -> None:
+    """Generate the SynthAVQA draws ``cfgs`` read, once each, in this process (before the workers start)."""
+    from mcd.data.synth import ensure_for
+    seen = set()
+    for cfg in cfgs:
+        key = json.dumps({k: getattr(cfg.data, k) for k in ("root", "synth_profile", "synth_seed", "format",
+                                                          "visual_feats")}, default=str)
+        if key not in seen:
+            seen.add(key)
+            ensure_for(cfg.data, progress=False)
+
+
 @contextlib.contextmanager
 def _one_thread_workers(jobs: int):
     """A pool of ``jobs`` spawned worker processes that each start on one thread (the environment they inherit)."""
@@ -180,15 +192,8 @@ def train_plan(plan: list[ExperimentConfig], *, jobs: int = 2, retrain: bool = F
     ones to finish are short. The data draws are generated first, in this process. Returns one row per run
     trained: its folder and wall seconds. A run that fails is reported and the others go on; the first failure is
     raised at the end."""
-    from mcd.data.synth import ensure_for
     todo = list(plan) if retrain else missing(plan)
-    seen = set()
-    for cfg in todo:
-        key = json.dumps({k: getattr(cfg.data, k) for k in ("root", "synth_profile", "synth_seed", "format",
-                                                          "visual_feats")}, default=str)
-        if key not in seen:
-            seen.add(key)
-            ensure_for(cfg.data, progress=False)
+    _ensure_draws(todo)
     todo.sort(key=estimated_cost, reverse=True)
     rows, failures = [], []
     if not todo:
@@ -222,12 +227,10 @@ def _verify_in_worker(cfg_dict: dict, kept: str, threads: int) -> dict:
     """Retrain one kept run from scratch in a temporary folder, on ``threads`` threads, and compare."""
     import torch
 
-    from mcd.data.synth import ensure_for
     from mcd.train import train
     torch.set_num_threads(threads)
     cfg = from_dict(ExperimentConfig, cfg_dict)
     with tempfile.TemporaryDirectory(prefix="mcd-verify-") as tmp:
-        ensure_for(cfg.data, progress=False)
         t0 = time.time()
         fresh = train(cfg, out=Path(tmp) / cfg.run_dir().name, resume=False)
         row = bundle.compare_runs(Path(kept), fresh)
@@ -252,6 +255,7 @@ def verify(plan: list[ExperimentConfig], *, count: int | None = None, names: lis
             raise ValueError(f"no kept run matches {names}; kept runs: {[p.name for _, p in kept][:10]}...")
     else:
         chosen = random.Random(seed).sample(kept, min(count or 1, len(kept)))
+    _ensure_draws([cfg for cfg, _ in chosen])
     rows = []
     # Each retrains as the kept run was trained: in a fresh process on the kept run's number of threads (the
     # study's workers use one). Threads change the order of floating-point sums, so a retrain on another number of
