@@ -121,6 +121,8 @@ class TrainConfig:
     select: str = "val"          # val: keep the best-on-val weights; last: the last epoch's (val was trained on)
     eval_test_each_epoch: bool = False  # also score test after every epoch (the curves of Fig. 5); selection never
                                         # reads test, so this changes no number and is not part of a run's identity
+    score_train: bool = True     # also score the train split with the best weights (whether a model fits what it
+                                 # fails to generalise); changes no other number, not part of a run's identity
     progress: bool = True
 
     def __post_init__(self):
@@ -163,12 +165,13 @@ class ExperimentConfig:
 
     def identity(self) -> dict:
         """Everything that can change a run's numbers (not where it is written, not the bar, not the per-epoch test
-        curves). A switch that only lets data load (``data.allow_new_answers``) is left out while off."""
+        curves, not the train split's scores). A switch that only lets data load (``data.allow_new_answers``) is left out while off."""
         d = self.to_dict()
         d.pop("out_dir")
         d.pop("name")
         d["train"].pop("progress")
         d["train"].pop("eval_test_each_epoch")      # adds the test curves, changes no other number
+        d["train"].pop("score_train")               # adds the train scores, changes no other number
         if not d["data"]["allow_new_answers"]:
             d["data"].pop("allow_new_answers")
         return d

@@ -62,6 +62,17 @@ class Run:
         return bool(self.metrics["test_acc"].notna().all())
 
     @property
+    def has_train_scores(self) -> bool:
+        """Whether the best weights were scored on the train split (``train.score_train``)."""
+        return "train" in self.scores
+
+    def provides(self, cfg) -> bool:
+        """Whether this finished run holds every output ``cfg`` asks for beyond its numbers: the per-epoch test
+        curves (``train.eval_test_each_epoch``) and the train split's scores (``train.score_train``)."""
+        return ((not cfg.train.eval_test_each_epoch or self.has_test_curves)
+                and (not cfg.train.score_train or self.has_train_scores))
+
+    @property
     def diagnostics(self) -> dict | None:
         """What the trainer measured on the model beside its scores (``diagnostics.json``), if anything."""
         path = self.path / "diagnostics.json"
@@ -74,15 +85,15 @@ class Run:
 
 def get_or_train(cfg, *, retrain: bool = False) -> Run:
     """Return the finished run for ``cfg``; train it first if none exists (resuming a partial one; ``retrain``:
-    training it anew, as a run that lacks the per-epoch test curves ``cfg`` asks for is).
+    training it anew, as a run that lacks the test curves or train scores ``cfg`` asks for is).
 
     Processes that ask for the same run (notebooks executed in parallel share runs) are serialised by the run
     folder's lock: the one that gets it trains; the others wait for the lock, then read the finished run instead
     of training it again."""
     from mcd.train import train
     run = Run(cfg.run_dir())
-    if run.finished and cfg.train.eval_test_each_epoch and not run.has_test_curves:
-        retrain = True          # asked for the test curves (Fig. 5), which this run did not record
+    if run.finished and not run.provides(cfg):
+        retrain = True          # asked for test curves (Fig. 5) or train scores that this run did not record
     while retrain or not run.finished:
         try:
             train(cfg, out=run.path, resume=not retrain)

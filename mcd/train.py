@@ -322,14 +322,14 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
 
 
 def finish(cfg, model, splits, vocab, dims, out: Path, device, amp, *, started: float) -> None:
-    """Evaluate the best-on-val weights once: per-question predictions on val and test, scores on all three
-    splits (train too: whether a model fits what it fails to generalise, without keeping its checkpoint), the
+    """Evaluate the best-on-val weights once: per-question predictions on val and test, scores on val, test and,
+    with ``train.score_train``, train (whether a model fits what it fails to generalise), the
     model's own diagnostics, the wall time; then DONE."""
     best = load_checkpoint(out / "best.pt")
     model.load_state_dict(best["model"])
     scores = {"best_epoch": best["epoch"], "annotation_version": cfg.data.version,
               "data_root": str(cfg.data.annotation_root or cfg.data.root)}
-    for s in ("train", "val", "test"):
+    for s in ("train", "val", "test") if cfg.train.score_train else ("val", "test"):
         pred = predict(model, splits[s], vocab, device=device, autocast_dtype=amp, stride=cfg.data.stride)
         if s != "train":
             atomic_write_csv(out / f"predictions_{s}.csv", pred)

@@ -97,6 +97,17 @@ def test_curves_requested_of_a_kept_run_without_them_retrain_it(toy_cfg, toy_roo
     assert again.has_test_curves and again.scores["test"] == run.scores["test"]   # the same numbers, plus curves
 
 
+def test_train_scores_are_written_only_when_asked_and_asking_a_kept_run_for_them_retrains_it(toy_cfg, toy_root,
+                                                                                            kept_repo):
+    plain = _qonly(toy_cfg, kept_repo, toy_root, "train.score_train=false")
+    run = results.finished_run(plain)
+    assert not run.has_train_scores and {"val", "test"} <= set(run.scores)
+    fit = _qonly(toy_cfg, kept_repo, toy_root, "train.score_train=true")
+    assert fit.run_dir() == plain.run_dir() and results.missing([fit]) == [fit]
+    again = results.finished_run(fit)
+    assert again.has_train_scores and again.scores["test"] == run.scores["test"]   # the same numbers, plus train
+
+
 def test_verify_retrains_identically(toy_cfg, toy_root, kept_repo):
     cfg = _qonly(toy_cfg, kept_repo, toy_root)
     results.finished_run(cfg)
@@ -125,5 +136,8 @@ def test_the_plan_holds_each_run_once_and_the_curves_fig5_needs():
     planned = {c.run_dir(): c for c in plan}
     assert all(planned[c.run_dir()].train.eval_test_each_epoch for c in full)      # Fig. 5 draws its curves
     assert {c.run_dir() for c in chapters.table10_losses("tiny")["MCD"]} == {c.run_dir() for c in full}
+    # Table II's fit table reads train scores: its runs (the full MCD among them) score train, the others do not
+    assert all(planned[c.run_dir()].train.score_train for c in full)
+    assert not any(planned[c.run_dir()].train.score_train for c in chapters.fig5_late_fusion("tiny")["concat a"])
     costs = sorted(plan, key=results.estimated_cost, reverse=True)
     assert costs[0].model.name in ("mcd", "pstp") and costs[-1].model.name in ("mlp", "qonly")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mcd.config import ExperimentConfig
-from mcd.study.experiments import model_configs, real_qonly_config, variant_configs
+from mcd.study.experiments import FIT, model_configs, real_qonly_config, variant_configs
 from mcd.study.profiles import STUDY_PROFILES, uses_synth
 
 Groups = dict[str, list[ExperimentConfig]]
@@ -40,12 +40,13 @@ BLOCK_VARIANTS = {f"N={n}": {"num_blocks": n} for n in (1, 2, 3)}
 
 
 def table2_fusion(profile: str, *, seeds=None, overrides=()) -> Groups:
-    """The Table II floor (Q-only and the modality MLPs) and the full MCD."""
+    """The Table II floor (Q-only and the modality MLPs) and the full MCD, each scored on train as well (the
+    chapter's fit table)."""
     groups = {}
     for label, (model, mods) in TABLE2_ROWS.items():
         extra = [f"model.mlp.modalities={mods}"] if mods else []
-        groups[label] = model_configs(profile, model, seeds=seeds, overrides=extra + list(overrides))
-    return groups | variant_configs(profile, {"MCD": {}}, seeds=seeds, overrides=overrides)
+        groups[label] = model_configs(profile, model, seeds=seeds, overrides=extra + [*FIT, *overrides])
+    return groups | variant_configs(profile, {"MCD": {}}, seeds=seeds, overrides=[*FIT, *overrides])
 
 
 def table3_sota(profile: str, *, seeds=None, overrides=(), peer_lr: str = "mcd") -> Groups:
@@ -170,7 +171,8 @@ CHAPTERS: dict[str, Callable[..., dict]] = {
 
 
 def study_plan(profile: str, chapters=None) -> list[ExperimentConfig]:
-    """Every run the chapters read, once each (by run folder); a run any chapter wants curves of gets them."""
+    """Every run the chapters read, once each (by run folder), with every output any chapter asks of it: the test
+    curves (Fig. 5) and the train scores (Table II), which change none of its numbers."""
     plan: dict = {}
     for name in chapters or CHAPTERS:
         if name not in CHAPTERS:
@@ -178,10 +180,19 @@ def study_plan(profile: str, chapters=None) -> list[ExperimentConfig]:
         for cfgs in CHAPTERS[name](profile).values():
             for cfg in cfgs:
                 key = cfg.run_dir()
-                if key in plan and not cfg.train.eval_test_each_epoch:
-                    continue
+                if key in plan:
+                    cfg = _with_outputs_of(cfg, plan[key])
                 plan[key] = cfg
     return list(plan.values())
+
+
+def _with_outputs_of(cfg: ExperimentConfig, other: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` asking for the outputs ``other`` (the same run) asks for as well."""
+    import dataclasses
+    t, o = cfg.train, other.train
+    train = dataclasses.replace(t, eval_test_each_epoch=t.eval_test_each_epoch or o.eval_test_each_epoch,
+                                score_train=t.score_train or o.score_train)
+    return dataclasses.replace(cfg, train=train)
 
 
 __all__ = ["CHAPTERS", "study_plan", "backbone_inputs", "BACKBONES", "TABLE2_ROWS", "TABLE3_MODELS", "uses_synth",

@@ -27,7 +27,8 @@ def experiment(profile: str, name: str, model: str = "mcd", *, seed: int | None 
             f"model.name={model}", *(data if uses_synth(overrides) else []),
             f"train.epochs={p.epochs}", f"train.batch_size={p.batch_size}", f"train.lr_step={p.lr_step}",
             f"train.seed={seed}",
-            "train.progress=false"]  # notebooks show one bar over runs, not one per epoch
+            "train.progress=false",  # notebooks show one bar over runs, not one per epoch
+            "train.score_train=false"]  # the train split is scored only where a chapter reads it (FIT below)
     from mcd.models.registry import config_key
     key = config_key(model)
     for k in dim_keys or ("dim",):
@@ -35,6 +36,11 @@ def experiment(profile: str, name: str, model: str = "mcd", *, seed: int | None 
     if model == "mlp":
         base.append(f"model.mlp.hidden={p.dim}")
     return load_config(None, base + list(p.extra) + list(overrides or []))
+
+
+# Overrides that ask a run for its train split's scores as well (Table II's fit table reads them; no other number
+# changes, and the study plan gives a run every output any chapter asks of it)
+FIT = ("train.score_train=true",)
 
 
 def field_overrides(section: str, fields: dict) -> list[str]:

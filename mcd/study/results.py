@@ -73,7 +73,7 @@ def kept_dir(cfg: ExperimentConfig) -> Path | None:
 
 
 def _usable(path: Path, cfg: ExperimentConfig) -> bool:
-    return bundle.is_kept(path) and (not cfg.train.eval_test_each_epoch or Run(path).has_test_curves)
+    return bundle.is_kept(path) and Run(path).provides(cfg)
 
 
 def finished_run(cfg: ExperimentConfig, *, retrain: bool = False) -> Run:
@@ -150,7 +150,7 @@ def missing(plan: list[ExperimentConfig]) -> list[ExperimentConfig]:
         if kept is not None and _usable(kept, cfg):
             continue
         local = Run(cfg.run_dir())
-        if kept is None and local.finished and (not cfg.train.eval_test_each_epoch or local.has_test_curves):
+        if kept is None and local.finished and local.provides(cfg):
             continue
         out.append(cfg)
     return out
