@@ -17,6 +17,7 @@ the throughput benchmark, which lives in :mod:`mcd.bench` (it builds on these co
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -31,6 +32,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from mcd.models.base import InputDims
+from mcd.models.mcd import textbook_attention
 
 __all__ = [
     "PAPER_CONVENTION",
@@ -96,7 +98,9 @@ def thop_count(model: nn.Module, batch: dict, *, by_module: bool = False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # thop compares versions with distutils' deprecated LooseVersion
         import thop
-        macs, params, tree = thop.profile(copy.deepcopy(model), inputs=(batch,), verbose=False, ret_layer_info=True)
+        with textbook_attention(model):        # Eq. 1 as written, keys and values projected for every query
+            macs, params, tree = thop.profile(copy.deepcopy(model), inputs=(batch,), verbose=False,
+                                              ret_layer_info=True)
     macs, params = int(macs), int(params)  # thop sums integer counts in float64: exact below 2**53
     return (macs, params, _flatten(tree)) if by_module else (macs, params)
 
@@ -170,7 +174,7 @@ def _flop_counter():
     return counter
 
 
-def torch_flops(model: nn.Module, batch: dict, *, backward: bool = False) -> int:
+def torch_flops(model: nn.Module, batch: dict, *, backward: bool = False, textbook: bool = True) -> int:
     """FLOPs of one call of ``model(batch)`` by ``torch.utils.flop_counter.FlopCounterMode`` (whole batch).
 
     2 FLOPs per multiply-add of every matmul (``mm``, ``addmm``, ``bmm``, ``baddbmm``), convolution and fused
@@ -182,13 +186,18 @@ def torch_flops(model: nn.Module, batch: dict, *, backward: bool = False) -> int
     counts in). ``backward=True``: forward in train mode plus the backward of the training loss (cross-entropy on
     ``batch['label']`` plus ``ModelOutput.losses``), i.e. the FLOPs of one training step except the optimizer's
     elementwise update. The model's ``.grad`` s, training flag and the RNG state are left as they were.
+
+    ``textbook=True`` counts MCD's attention as Eq. 1 writes it (``mcd.models.mcd.textbook_attention``: keys and
+    values projected for a single query too), the cost Table VIII compares; ``False`` counts what the model runs
+    (the reassociated single-query form), what ``mcd bench`` times.
     """
     was_training = model.training
     params = list(model.parameters())
     old_grads = [p.grad for p in params]
     devices = [batch[k].device for k in batch if torch.is_tensor(batch[k]) and batch[k].is_cuda]
     try:
-        with torch.random.fork_rng(devices=devices[:1]), _Decomposed():
+        textbook_form = textbook_attention(model) if textbook else contextlib.nullcontext()
+        with torch.random.fork_rng(devices=devices[:1]), _Decomposed(), textbook_form:
             counter = _flop_counter()
             if backward:
                 model.train()

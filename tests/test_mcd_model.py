@@ -3,6 +3,7 @@ step, the Top-k clue selection, the orientation of W^cross, equivariance, determ
 alone unless late fusion is asked for. Small dims (D=32, T=8, B=6) so that the file runs in seconds on a CPU."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -352,29 +353,49 @@ def test_association_block_residual_eq4():
 # ----------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("out_proj", [False, True])
-def test_single_query_attention_reassociated_in_training(out_proj):
-    """Training mode computes a single query's attention as (q W^K) k^T and (a v) W^V^T: without dropout it is
-    the eval-mode (textbook) result, and its gradients too."""
+def test_single_query_attention_reassociated(out_proj):
+    """A single query's attention is computed as (q W^K) k^T and (a v) W^V^T, in training and in eval: without
+    dropout it is the textbook result of Eq. 1 (``textbook_attention``: keys and values projected), and its
+    gradients too."""
     torch.manual_seed(0)
     mha = MultiHeadAttention(D, 4, dropout=0.0, out_proj=out_proj)
     query, key = torch.randn(B, 1, D), torch.randn(B, L, D)
     mask = torch.arange(L)[None, :] < torch.tensor([5, 9, 14, 7, 3, 11])[:, None]
 
-    def run(train: bool):
+    def run(train: bool, textbook: bool = False):
         mha.train(train)
         mha.zero_grad()
-        out = mha(query, key, key, key_mask=mask)
-        qd, att = mha.global_weights(query, key, mask)
-        pooled = mha.pool_values(att, key)
+        with mcd_module.textbook_attention(mha) if textbook else contextlib.nullcontext():
+            assert mha._reassociated(1) is not textbook
+            out = mha(query, key, key, key_mask=mask)
+            qd, att = mha.global_weights(query, key, mask)
+            pooled = mha.pool_values(att, key)
         (out.square().sum() + qd.sum() + pooled.sum()).backward()
         return out, qd, att, pooled, {n: p.grad.clone() for n, p in mha.named_parameters()}
 
-    train, ref = run(True), run(False)
-    for a, b in zip(train[:4], ref[:4]):
-        torch.testing.assert_close(a, b)
-    assert (train[2][~mask[:, None, None, :].expand_as(train[2])] == 0).all()     # padding keeps no weight
-    for n in ref[4]:
-        torch.testing.assert_close(train[4][n], ref[4][n], msg=n)
+    ref = run(False, textbook=True)
+    assert mha._reassociated(1)                                                    # the context leaves it as it was
+    for ours in (run(True), run(False), run(True, textbook=True)):
+        for a, b in zip(ours[:4], ref[:4]):
+            torch.testing.assert_close(a, b)
+        assert (ours[2][~mask[:, None, None, :].expand_as(ours[2])] == 0).all()    # padding keeps no weight
+        for n in ref[4]:
+            torch.testing.assert_close(ours[4][n], ref[4][n], msg=n)
+
+
+def test_mcd_answers_in_eval_are_those_of_the_textbook_attention():
+    """The whole model in eval mode (as ``predict`` runs it): the reassociated single-query attention gives the
+    logits of Eq. 1 as written to float rounding (rtol 1e-5, atol 1e-5 on logits of order 1), and the same
+    answers."""
+    torch.manual_seed(0)
+    model = MCD(cfg(), DIMS).eval()
+    batch = make_batch(seed=1, b=16)
+    with torch.inference_mode():
+        ours = model(batch).logits
+        with mcd_module.textbook_attention(model):
+            ref = model(batch).logits
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    assert torch.equal(ours.argmax(-1), ref.argmax(-1))
 
 
 def test_single_query_attention_dropout_masks_the_textbook_weights():

@@ -36,6 +36,7 @@ negatives, and under torch.distributed take their negatives from every rank's ba
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -270,17 +271,19 @@ class MultiHeadAttention(nn.Module):
 
     ``out_proj`` adds the usual output projection after the heads (Eq. 1 has none; off by default).
 
-    A single query (Lq = 1: the global queries of Eq. 2-3 and Eq. 6) is computed, in training mode, with the
-    products reassociated: q K^T = (q W^K) k^T and a V = (a v) W^V^T per head, so the keys and values of the whole
-    sequence are never projected (B*D*D instead of B*L*D*D multiply-adds). The same function, to float rounding
-    (``tests/test_mcd_model.py`` checks it); the dropout masks are drawn on the same [B, h, 1, Lk] tensor. Eval mode
-    keeps the textbook form, so the inference FLOPs and the thop-convention count (which sees a Linear only when
-    it runs) are those of Eq. 1 as written.
+    A single query (Lq = 1: the global queries of Eq. 2-3 and Eq. 6) is computed with the products reassociated:
+    q K^T = (q W^K) k^T and a V = (a v) W^V^T per head, so the keys and values of the whole sequence are never
+    projected (B*D*D instead of B*L*D*D multiply-adds), in training and in evaluation. The same function, to float
+    rounding (``tests/test_mcd_model.py`` checks it); the dropout masks are drawn on the same [B, h, 1, Lk] tensor.
+    Inside ``textbook_attention`` it computes Eq. 1 as written (keys and values projected), which is what the
+    Table VIII counts count (``mcd.profile``: thop sees a Linear only when it runs).
 
     Dropout masks come from ``mcd.models.fast.dropout`` (on CPU: 16 random bits per element instead of a
     ``bernoulli_`` draw), and unmasked attention over a whole sequence from ``fast.attention`` (on CPU: plain bmm
     and softmax instead of SDPA's general math backend); ``tests/test_speed_equivalence.py`` checks both.
     """
+
+    textbook = False   # True (set by ``textbook_attention``): Eq. 1 as written, never reassociated
 
     def __init__(self, dim: int, heads: int, dropout: float, out_proj: bool = False, module: str = "linear"):
         super().__init__()
@@ -290,6 +293,9 @@ class MultiHeadAttention(nn.Module):
         self.k = proj(dim, dim, bias=False)
         self.v = proj(dim, dim, bias=False)
         self.out = nn.Linear(dim, dim) if out_proj else None
+
+    def _reassociated(self, queries: int) -> bool:
+        return queries == 1 and not self.textbook
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:          # [B, L, D] -> [B, h, L, d]
         return x.unflatten(-1, (self.heads, self.head_dim)).transpose(1, 2)
@@ -303,7 +309,7 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query, key, value, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The attention result [B, Lq, D]; ``key_mask`` [B, Lk] is True at keys that may be attended."""
-        if self.training and query.size(1) == 1:
+        if self._reassociated(query.size(1)):
             # one query (Eq. 2-3, Eq. 6): reassociated, keys and values never projected (see above)
             _, att = self.global_weights(query, key, key_mask)
             return self._project_out(self.pool_values(att, value))
@@ -318,9 +324,9 @@ class MultiHeadAttention(nn.Module):
     def global_weights(self, query, key, key_mask: torch.Tensor | None = None):
         """Projected query [B, Lq, D] and attention weights [B, h, Lq, Lk] (after dropout).
 
-        Training mode with one query: reassociated (see the class docstring)."""
+        One query: reassociated (see the class docstring)."""
         qd = self.q(query)
-        if self.training and query.size(1) == 1:
+        if self._reassociated(query.size(1)):
             h, d = self.heads, self.head_dim
             wk = self.k.weight.view(h, d, -1)                                    # W^K per head [h, d, D_in]
             u = (qd.view(-1, h, d).transpose(0, 1) @ wk).transpose(0, 1)        # q_h W^K_h   [B, h, D_in]
@@ -333,15 +339,29 @@ class MultiHeadAttention(nn.Module):
         return qd, dropout(torch.softmax(s, dim=-1), self.dropout, self.training)
 
     def pool_values(self, att: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        """The heads of att @ V merged, [B, Lq, D] (no output projection). Training mode with one query:
-        (att @ value) W^V^T per head."""
-        if self.training and att.size(2) == 1:
+        """The heads of att @ V merged, [B, Lq, D] (no output projection). One query: (att @ value) W^V^T per
+        head."""
+        if self._reassociated(att.size(2)):
             h, d = self.heads, self.head_dim
             pooled = att.squeeze(2) @ value                                      # a v   [B, h, D_in]
             wv = self.v.weight.view(h, d, -1)                                    # W^V per head [h, d, D_in]
             out = pooled.transpose(0, 1) @ wv.transpose(1, 2)                    # [h, B, d]
             return out.transpose(0, 1).reshape(att.size(0), 1, h * d)
         return self._merge(att @ self._split(self.v(value)))
+
+
+@contextmanager
+def textbook_attention(model: nn.Module):
+    """While inside, every ``MultiHeadAttention`` of ``model`` computes Eq. 1 as written, projecting the keys and
+    values of the whole sequence even for one query: the form whose cost the paper's Table VIII counts."""
+    modules = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    for m in modules:
+        m.textbook = True
+    try:
+        yield model
+    finally:
+        for m in modules:
+            del m.textbook                                       # back to the class default (reassociated)
 
 
 class BasicEncoders(nn.Module):
