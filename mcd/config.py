@@ -135,6 +135,12 @@ class TrainConfig:
         _require(self.select in ("val", "last"), "train.select", "val or last", self.select)
 
 
+# The train switches that only add outputs to a run (the per-epoch test curves, the train split's scores): not part
+# of a run's identity; a run asked for one is given it (``mcd.study.chapters.study_plan``), and a finished run
+# without it is retrained (``mcd.runs.Run.provides``).
+OUTPUT_SWITCHES = ("eval_test_each_epoch", "score_train")
+
+
 @dataclass
 class ExperimentConfig:
     name: str = "run"
@@ -164,14 +170,14 @@ class ExperimentConfig:
         return config_key(self.model.name)
 
     def identity(self) -> dict:
-        """Everything that can change a run's numbers (not where it is written, not the bar, not the per-epoch test
-        curves, not the train split's scores). A switch that only lets data load (``data.allow_new_answers``) is left out while off."""
+        """Everything that can change a run's numbers (not where it is written, not the bar, not the extra outputs of
+        ``OUTPUT_SWITCHES``). A switch that only lets data load (``data.allow_new_answers``) is left out while off."""
         d = self.to_dict()
         d.pop("out_dir")
         d.pop("name")
         d["train"].pop("progress")
-        d["train"].pop("eval_test_each_epoch")      # adds the test curves, changes no other number
-        d["train"].pop("score_train")               # adds the train scores, changes no other number
+        for key in OUTPUT_SWITCHES:                 # each adds outputs, changes no other number
+            d["train"].pop(key)
         if not d["data"]["allow_new_answers"]:
             d["data"].pop("allow_new_answers")
         return d

@@ -354,14 +354,14 @@ class MultiHeadAttention(nn.Module):
 def textbook_attention(model: nn.Module):
     """While inside, every ``MultiHeadAttention`` of ``model`` computes Eq. 1 as written, projecting the keys and
     values of the whole sequence even for one query: the form whose cost the paper's Table VIII counts."""
-    modules = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
-    for m in modules:
+    before = [(m, m.textbook) for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    for m, _ in before:
         m.textbook = True
     try:
         yield model
     finally:
-        for m in modules:
-            del m.textbook                                       # back to the class default (reassociated)
+        for m, was in before:
+            m.textbook = was
 
 
 class BasicEncoders(nn.Module):

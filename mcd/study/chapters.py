@@ -9,9 +9,10 @@ The keyword arguments are the notebooks' parameters; ``study_plan`` uses their d
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
-from mcd.config import ExperimentConfig
+from mcd.config import OUTPUT_SWITCHES, ExperimentConfig
 from mcd.study.experiments import FIT, model_configs, real_qonly_config, variant_configs
 from mcd.study.profiles import STUDY_PROFILES, uses_synth
 
@@ -188,11 +189,8 @@ def study_plan(profile: str, chapters=None) -> list[ExperimentConfig]:
 
 def _with_outputs_of(cfg: ExperimentConfig, other: ExperimentConfig) -> ExperimentConfig:
     """``cfg`` asking for the outputs ``other`` (the same run) asks for as well."""
-    import dataclasses
-    t, o = cfg.train, other.train
-    train = dataclasses.replace(t, eval_test_each_epoch=t.eval_test_each_epoch or o.eval_test_each_epoch,
-                                score_train=t.score_train or o.score_train)
-    return dataclasses.replace(cfg, train=train)
+    asked = {k: getattr(cfg.train, k) or getattr(other.train, k) for k in OUTPUT_SWITCHES}
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **asked))
 
 
 __all__ = ["CHAPTERS", "study_plan", "backbone_inputs", "BACKBONES", "TABLE2_ROWS", "TABLE3_MODELS", "uses_synth",
