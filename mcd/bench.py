@@ -86,12 +86,13 @@ def check_device(device: str | torch.device, precision: str) -> torch.device:
 
 def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: int, steps: int, repeats: int = 3,
           warmup: int = 1, train: bool = True, device: str | torch.device = "cpu", precision: str = "fp32",
-          lr: float = 1e-3, ref_dim: int = 512) -> dict:
+          lr: float = 1e-3, ref_dim: int = 512, cpu_matmul: str = "mkl") -> dict:
     """Training and inference throughput of ``model`` at ``batch_size``, and its efficiency against a dense matmul.
 
     ``batch_maker(batch_size)`` gives one batch dict, moved to ``device`` once and reused for every step, so data
     loading is not measured. ``model`` is not modified: a deep copy is moved to ``device`` and trained.
-    ``precision``: ``"fp32"``, or ``"bf16"`` (autocast, CUDA only).
+    ``precision``: ``"fp32"``, or ``"bf16"`` (autocast, CUDA only). ``cpu_matmul``: the library of the float32 CPU
+    matmuls (``mcd.cpu_matmul``), for the model and the reference alike; the row says the one that ran.
 
     Measured in this one process, ``repeats`` times, each repeat timing ``steps`` calls of each of:
 
@@ -108,6 +109,16 @@ def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: i
     elementwise ops stays far below. Every per-repeat figure is reported as the median (the plain key) and
     ``_min``, ``_max`` and ``_each`` (the list). CUDA is synchronized around every timed region.
     """
+    from mcd.cpu_matmul import cpu_matmul as matmul_route
+
+    with matmul_route(cpu_matmul) as route:
+        out = _bench(model, batch_maker, batch_size=batch_size, steps=steps, repeats=repeats, warmup=warmup,
+                     train=train, device=device, precision=precision, lr=lr, ref_dim=ref_dim)
+    return {**out, "cpu_matmul": route if torch.device(out["device"]).type == "cpu" else None}
+
+
+def _bench(model, batch_maker, *, batch_size, steps, repeats, warmup, train, device, precision, lr,
+           ref_dim) -> dict:
     from mcd.train import adam
 
     device = check_device(device, precision)
@@ -189,6 +200,7 @@ class BenchCase:
     overrides: tuple[str, ...]
     dims: InputDims
     batch_size: int
+    cpu_matmul: str = "mkl"     # the library of float32 CPU matmuls (mcd.cpu_matmul)
 
     @property
     def dim(self) -> int:
@@ -228,16 +240,21 @@ def bench_cases(*, all_models: bool = False, overrides: Iterable[str] = (), batc
     :func:`paper_batch_size` at the paper's shapes."""
     from mcd.models.mcd import MCDConfig
 
+    from mcd.study import STUDY_PROFILES
+
     o = tuple(overrides)
     dims, study_model, study_batch = study_shape()
+    route = STUDY_PROFILES["default"].cpu_matmul
     mcd = f"MCD N={MCDConfig().num_blocks}"
-    cases = [BenchCase(mcd, "study default", "mcd", study_model + o, dims, batch_size or study_batch)]
+    cases = [BenchCase(mcd, "study default", "mcd", study_model + o, dims, batch_size or study_batch, route)]
+    if route != "mkl" and torch.device(device).type == "cpu":     # the same step on torch's default route
+        cases.append(BenchCase(mcd, "study default", "mcd", study_model + o, dims, batch_size or study_batch, "mkl"))
     paper_batch = batch_size or paper_batch_size(device)
     if all_models:
         cases += [BenchCase(r.name, "paper", r.model, r.overrides, PAPER_SHAPES.get(r.model, PAPER_SHAPES["default"]),
-                            paper_batch) for r in report_models(o) if r.convention == "as trained"]
+                            paper_batch, route) for r in report_models(o) if r.convention == "as trained"]
     else:
-        cases.append(BenchCase(mcd, "paper", "mcd", o, PAPER_SHAPES["default"], paper_batch))
+        cases.append(BenchCase(mcd, "paper", "mcd", o, PAPER_SHAPES["default"], paper_batch, route))
     return cases
 
 
@@ -257,7 +274,7 @@ def bench_report(cases: list[BenchCase], *, steps: int = 2, repeats: int = 3, wa
         for case in cases:
             model, dims = build_model(case.arch, case.overrides, case.dims)
             r = bench(model, lambda b, d=dims: paper_batch(d, b), batch_size=case.batch_size, steps=steps,
-                      repeats=repeats, warmup=warmup, device=device, precision=precision)
+                      repeats=repeats, warmup=warmup, device=device, precision=precision, cpu_matmul=case.cpu_matmul)
             rows.append({"model": case.model, "shape": case.shape, "D": case.dim, "T": dims.seconds, **r})
     finally:
         torch.set_num_threads(before)
@@ -273,6 +290,7 @@ def bench_frame(table):
         return table.apply(lambda r: f"{r[key]:{spec}} [{r[key + '_min']:{spec}}-{r[key + '_max']:{spec}}]", axis=1)
 
     return pd.DataFrame({"model": table["model"], "shape": table["shape"],
+                         "matmuls": table["cpu_matmul"].fillna(table["device"]),
                          "D, T, batch": [f"{d}, {t}, {b}" for d, t, b in zip(table["D"], table["T"],
                                                                              table["batch_size"])],
                          "train samples/s": spread("train_samples_per_s", ".1f"),
@@ -295,7 +313,8 @@ def bench_notes(table) -> list[str]:
         "train: forward, loss, backward and an Adam step; infer: forward under inference_mode.",
         "/ matmul: achieved FLOP/s (torch flop counter, forward + backward for train) over a dense "
         f"[B*T, {first['matmul_dim']}] x [{first['matmul_dim']}, {first['matmul_dim']}] {first['precision']} matmul "
-        "timed in the same process and repeat.",
+        "timed in the same process and repeat, on the row's matmul library (mcd.cpu_matmul: mkl or onednn, float32 "
+        "either way).",
     ]
 
 

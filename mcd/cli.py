@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=positive_int, default=None,
                    help="every case's batch (default: the default study's; at the paper's shapes the paper's on "
                         "CUDA, a smaller one on CPU: mcd.bench.paper_batch_size)")
-    b.add_argument("--steps", type=positive_int, default=2, help="timed steps per repeat")
+    b.add_argument("--steps", type=positive_int, default=5, help="timed steps per repeat")
     b.add_argument("--repeats", type=positive_int, default=3, help="repeats, for the spread")
     b.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     b.add_argument("--threads", type=positive_int, default=1,

@@ -116,6 +116,7 @@ class TrainConfig:
     device: str = "auto"         # auto | cpu | cuda | cuda:N
     precision: str = "fp32"      # fp32 | bf16 (autocast on CUDA; elsewhere fp32, with a warning)
     compile: bool = False        # torch.compile the model
+    cpu_matmul: str = "mkl"      # mkl | onednn: the library of float32 CPU matmuls, float32 either way (mcd.cpu_matmul)
     sync_bn: bool = True         # several CUDA processes: BatchNorm statistics over the global batch (SyncBatchNorm)
     threads: int | None = None   # torch CPU threads (None: torch's default)
     select: str = "val"          # val: keep the best-on-val weights; last: the last epoch's (val was trained on)
@@ -133,6 +134,7 @@ class TrainConfig:
         _require(0 <= self.seed < 2**32, "train.seed", "between 0 and 2**32 - 1", self.seed)
         _require(self.threads is None or self.threads >= 1, "train.threads", "at least 1 (or null)", self.threads)
         _require(self.select in ("val", "last"), "train.select", "val or last", self.select)
+        _require(self.cpu_matmul in ("mkl", "onednn"), "train.cpu_matmul", "mkl or onednn", self.cpu_matmul)
 
 
 # The train switches that only add outputs to a run (the per-epoch test curves, the train split's scores): not part
@@ -180,6 +182,8 @@ class ExperimentConfig:
             d["train"].pop(key)
         if not d["data"]["allow_new_answers"]:
             d["data"].pop("allow_new_answers")
+        if d["train"]["cpu_matmul"] == "mkl":       # torch's own route: runs from before the switch keep their hash
+            d["train"].pop("cpu_matmul")
         return d
 
     def hash(self) -> str:

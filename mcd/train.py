@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from mcd.config import ConfigError, ExperimentConfig, config_diff, from_dict, load_yaml, save_config
+from mcd.cpu_matmul import cpu_matmul
 from mcd.data.annotations import Vocab
 from mcd.data.datasets import batches, build_vocab, input_dims, load_split
 from mcd.errors import RunError, TrainingError
@@ -182,13 +183,15 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
     when the folder holds one trained with the same config (``force_resume``: with another)."""
     out = Path(out or cfg.run_dir())
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 alone locks and writes
-        return _train(cfg, out, resume)
+        with cpu_matmul(cfg.train.cpu_matmul) as route:
+            return _train(cfg, out, resume, route)
     with run_lock(out):
         prepare_run_folder(cfg, out, resume=resume, force_resume=force_resume)
-        return _train(cfg, out, resume)
+        with cpu_matmul(cfg.train.cpu_matmul) as route:   # the float32 matmul library, restored afterwards
+            return _train(cfg, out, resume, route)
 
 
-def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
+def _train(cfg: ExperimentConfig, out: Path, resume: bool, matmul_route: str) -> Path:
     started = time.time()
     t = cfg.train
     device = pick_device(t.device)
@@ -243,6 +246,7 @@ def _train(cfg: ExperimentConfig, out: Path, resume: bool) -> Path:
                                              "synthavqa": card and card.get("version"),
                                              "device": str(device),
                                              "precision": "bf16" if amp is not None else "fp32",
+                                             "cpu_matmul": matmul_route,
                                              "input_dims": dims.__dict__})
     if world > 1:
         if t.sync_bn and device.type == "cuda":

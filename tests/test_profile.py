@@ -232,8 +232,11 @@ def test_bench_cases_take_the_study_and_paper_shapes():
     from mcd.data.synth import PROFILES
     from mcd.study import STUDY_PROFILES
 
-    study, paper = bench_cases()
+    study, study_mkl, paper = bench_cases()
     s = STUDY_PROFILES["default"]
+    # the study's step on the study's float32 matmul library, then the same step on MKL (torch's default route)
+    assert (study.cpu_matmul, study_mkl.cpu_matmul, paper.cpu_matmul) == (s.cpu_matmul, "mkl", s.cpu_matmul)
+    assert (study_mkl.arch, study_mkl.overrides, study_mkl.dims) == (study.arch, study.overrides, study.dims)
     assert (study.dim, study.batch_size, study.dims.seconds) == (s.dim, s.batch_size, PROFILES[s.synth].seconds)
     assert (study.dims.audio_dim, study.dims.visual_dim) == (PROFILES[s.synth].audio_dim, PROFILES[s.synth].channels)
     assert paper.dims == PAPER_SHAPES["default"] and paper.dim == STUDY_PROFILES["paper"].dim

@@ -894,9 +894,9 @@ def test_done_is_removed_first_and_a_restart_clears_old_results(env):
     seen = {}
     real = mcd.train._train
 
-    def spy(cfg, out, resume):
+    def spy(cfg, out, *rest):
         seen["done"], seen["scores"] = (out / "DONE").exists(), (out / "scores.json").exists()
-        return real(cfg, out, resume)
+        return real(cfg, out, *rest)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(mcd.train, "_train", spy)

@@ -379,3 +379,116 @@ def test_evaluation_answers_do_not_depend_on_the_batch(name):
         for size in (4, 1):
             parts = [model({k: v[i:i + size] for k, v in batch.items()}).logits for i in range(0, 12, size)]
             torch.testing.assert_close(torch.cat(parts), whole)
+
+
+# ------------------------------------------------------------------------------------- the float32 matmul library
+def _onednn_or_skip():
+    from mcd.cpu_matmul import onednn_keeps_fp32
+    if not onednn_keeps_fp32():
+        pytest.skip("oneDNN would not compute float32 matmuls in float32 on this CPU: the onednn route is not taken")
+
+
+@pytest.mark.parametrize("name", ["mcd", "avst", "pstp", "mlp", "qonly"])
+def test_each_model_trains_on_onednn_as_on_mkl(name):
+    """``train.cpu_matmul=onednn`` (the study's route): a training step's loss and every gradient are those of the
+    same model with its matmuls on MKL, to float32 rounding (another order of summation): the loss within
+    ``assert_close``'s defaults, the gradients within ``assert_same_grads``' bounds; and the route was taken (the
+    setting torch reads says so inside, and is restored after)."""
+    from mcd.cpu_matmul import cpu_matmul
+    from mcd.profile import make_dummy_batch, training_loss
+
+    _onednn_or_skip()
+    batch = make_dummy_batch(DIMS, 6, patches=True, seed=2)
+    build = _models()[name]
+
+    def step(route):
+        before = torch.backends.mkldnn.matmul.fp32_precision
+        with cpu_matmul(route) as taken:
+            assert taken == route
+            torch.manual_seed(0)
+            model = build().train()
+            loss = training_loss(model(batch), batch)
+            loss.backward()
+            inside = torch.backends.mkldnn.matmul.fp32_precision
+        assert torch.backends.mkldnn.matmul.fp32_precision == before
+        return loss, grads(model), inside
+
+    ours, ref = step("onednn"), step("mkl")
+    assert (ours[2], ref[2]) == ("bf16", "ieee")          # torch's switch to oneDNN, and its default route
+    torch.testing.assert_close(ours[0], ref[0])
+    assert_same_grads(ours[1], ref[1])
+
+
+def test_onednn_products_are_float32_products():
+    """Matmuls, linears and batched matmuls of the study's shapes on the onednn route err from the float64 product
+    as float32 arithmetic does (relative to the result's scale, below ``PROBE_TOLERANCE`` = 1e-5), and the probe's
+    measure tells bfloat16 inputs apart: rounding the inputs to bfloat16 errs by more than 10x that bound."""
+    from mcd.cpu_matmul import PROBE_TOLERANCE, cpu_matmul, relative_error
+
+    g = torch.Generator().manual_seed(1)
+    x, w = torch.randn(1280, 128, generator=g), torch.randn(128, 128, generator=g)
+    a, b = torch.randn(256, 20, 32, generator=g), torch.randn(256, 32, 20, generator=g)
+    bf = relative_error(x.bfloat16().float() @ w.bfloat16().float(), x, w)
+    assert bf > 10 * PROBE_TOLERANCE
+    _onednn_or_skip()
+    with cpu_matmul("onednn"):
+        products = [(x @ w, x, w), (F.linear(x, w), x, w.t()), (a @ b, a, b), (x.t() @ x, x.t(), x)]
+        errors = [relative_error(out, p, q) for out, p, q in products]
+    assert max(errors) < PROBE_TOLERANCE, errors
+
+
+def test_onednn_route_falls_back_to_mkl_where_it_would_round(monkeypatch):
+    """Where the probe says oneDNN would not compute in float32, the onednn route runs on MKL, says so in a
+    warning, and yields the route taken (which the run records in env.json)."""
+    import mcd.cpu_matmul as cm
+
+    monkeypatch.setattr(cm, "onednn_keeps_fp32", lambda: False)
+    with pytest.warns(UserWarning, match="run on MKL"):
+        with cm.cpu_matmul("onednn") as taken:
+            assert taken == "mkl"
+            assert torch.backends.mkldnn.matmul.fp32_precision == "ieee"
+    with pytest.raises(ValueError, match="cpu_matmul"):
+        with cm.cpu_matmul("openblas"):
+            pass
+
+
+def test_aggregator_differentiates_the_chosen_clues_only_as_the_whole_graph_does():
+    """The aggregator scores every frame without a graph and forms h again, with its graph, for the Top-k/2 clues
+    alone. Its output, chosen clues and every gradient equal those of the straightforward form (h of every frame
+    with its graph, then gathered), to float rounding; in eval, under ``inference_mode``, it gathers h directly."""
+    from mcd.models.mcd import Aggregator, MCDConfig
+
+    def straightforward(agg, f, f_q, f_tok, tok_mask):
+        k = f.size(1)
+        F_j = f.mean(1, keepdim=True)
+        f_bar = f_q + agg.av_query_text(F_j, f_tok, f_tok, key_mask=tok_mask).squeeze(1)
+        tq = agg.text_query_av
+        _, att = tq.global_weights(f_bar.unsqueeze(1), f)
+        v = tq.v(f).unflatten(-1, (tq.heads, tq.head_dim))
+        h = torch.relu(k * (att.squeeze(2).transpose(1, 2).unsqueeze(-1) * v).flatten(-2))
+        idx = h.mean(-1).topk(agg.num_clues(k), dim=1).indices.sort(dim=1).values
+        h_sel = h.gather(1, idx.unsqueeze(-1).expand(-1, -1, h.size(-1)))
+        q = f_q.unsqueeze(1)
+        return (q + h_sel * q).sum(1), idx
+
+    torch.manual_seed(0)
+    agg = Aggregator(MCDConfig(dim=16, heads=4, attn_dropout=0.0)).train()
+    inputs = [torch.randn(6, 10, 16), torch.randn(6, 16), torch.randn(6, 7, 16)]
+    mask = torch.ones(6, 7, dtype=torch.bool)
+    mask[:, 5:] = False
+    results = []
+    for form in (agg, lambda *x: straightforward(agg, *x)):
+        agg.zero_grad(set_to_none=True)
+        xs = [x.clone().requires_grad_() for x in inputs]
+        out, idx = form(*xs, mask)
+        (out * torch.linspace(-1, 1, 16)).sum().backward()
+        results.append((out, idx, grads(agg, *xs)))
+    (ours, our_idx, our_grads), (ref, ref_idx, ref_grads) = results
+    assert torch.equal(our_idx, ref_idx)
+    torch.testing.assert_close(ours, ref)
+    assert_same_grads(our_grads, ref_grads)
+    with torch.inference_mode():
+        out, idx = agg.eval()(*inputs, mask)
+        ref, ref_idx = straightforward(agg, *inputs, mask)
+    assert torch.equal(idx, ref_idx)
+    torch.testing.assert_close(out, ref)

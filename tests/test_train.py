@@ -42,6 +42,23 @@ def test_bf16_off_cuda_trains_in_fp32_and_says_so(toy_cfg):
     assert run.env["precision"] == "fp32"
 
 
+def test_the_matmul_library_is_part_of_a_run_and_of_its_record(toy_cfg, tmp_path):
+    """``train.cpu_matmul``: mkl (torch's route) leaves a run's identity as it was before the switch existed;
+    onednn is another run (its numbers differ by float32 rounding), trains to the same seed-determined numbers
+    twice, records the route it took in env.json and leaves torch's setting as it found it."""
+    mkl, onednn = toy_cfg("train.epochs=2"), toy_cfg("train.epochs=2", "train.cpu_matmul=onednn")
+    assert "cpu_matmul" not in mkl.identity()["train"] and onednn.identity()["train"]["cpu_matmul"] == "onednn"
+    assert mkl.hash() != onednn.hash()
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    a, b = (Run(train(onednn, out=tmp_path / name)) for name in ("a", "b"))
+    assert torch.backends.mkldnn.matmul.fp32_precision == before
+    pd.testing.assert_frame_equal(a.metrics.drop(columns="seconds"), b.metrics.drop(columns="seconds"))
+    from mcd.cpu_matmul import onednn_keeps_fp32
+    assert a.env["cpu_matmul"] == ("onednn" if onednn_keeps_fp32() else "mkl")
+    with pytest.raises(Exception, match="cpu_matmul"):
+        toy_cfg("train.cpu_matmul=blas")
+
+
 def test_learns_the_toy_task(toy_cfg):
     run = Run(train(toy_cfg("train.epochs=15", "train.lr=0.01")))
     assert run.scores["test"]["overall"] == 100.0

@@ -482,20 +482,34 @@ class Aggregator(nn.Module):
     def num_clues(self, frames: int) -> int:
         return max(1, int(frames * self.topk_ratio))
 
+    def _descriptions(self, a: torch.Tensor, f: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """h_{j-i} = ReLU(k * a_i * V_i) of the frames given (Eq. 6, line 2): a [B, n, h] their attention weights,
+        f [B, n, D] their features, k the number of frames attended (default n)."""
+        tq = self.text_query_av
+        v = tq.v(f).unflatten(-1, (tq.heads, tq.head_dim))                             # V   [B, n, h, d]
+        share = (a.unsqueeze(-1) * v).flatten(-2)                                      # a_i * V_i   [B, n, D]
+        return torch.relu((k or f.size(1)) * tq._project_out(share))
+
     def forward(self, f: torch.Tensor, f_q: torch.Tensor, f_tok: torch.Tensor, tok_mask: torch.Tensor):
         """f [B, k, D] (AB output), f_q [B, D], f_tok [B, L, D], tok_mask [B, L] -> f^_jq [B, D], clue index [B, k/2]."""
         k = f.size(1)
         tok_mask = tok_mask | ~tok_mask.any(1, keepdim=True)                           # an all-pad question: no NaN
         F_j = temporal_mean(f).unsqueeze(1)                                            # DC
         f_bar = f_q + self.av_query_text(F_j, f_tok, f_tok, key_mask=tok_mask).squeeze(1)   # Eq. 6, line 1
-        tq = self.text_query_av
-        _, att = tq.global_weights(f_bar.unsqueeze(1), f)                             # att [B, h, 1, k]
-        v = tq.v(f).unflatten(-1, (tq.heads, tq.head_dim))                             # V   [B, k, h, d]
-        share = (att.squeeze(2).transpose(1, 2).unsqueeze(-1) * v).flatten(-2)         # a_i * V_i   [B, k, D]
-        h = torch.relu(k * self.text_query_av._project_out(share))                     # Eq. 6, line 2
-        score = h.mean(-1)                                                             # avgpool -> [B, k]
-        idx = score.topk(self.num_clues(k), dim=1).indices.sort(dim=1).values          # Top-k/2 clips
-        h_sel = h.gather(1, idx.unsqueeze(-1).expand(-1, -1, h.size(-1)))              # h-_j [B, k/2, D]
+        _, att = self.text_query_av.global_weights(f_bar.unsqueeze(1), f)            # att [B, h, 1, k]
+        a = att.squeeze(2).transpose(1, 2)                                             # a_i per head [B, k, h]
+        # The scores only choose the clues (Top-k is not differentiable), so with autograd on they are computed
+        # without a graph and h is formed again, with its graph, for the k/2 clues alone: half the backward.
+        with torch.no_grad():
+            h = self._descriptions(a, f)                                               # Eq. 6, line 2
+            score = h.mean(-1)                                                         # avgpool -> [B, k]
+            idx = score.topk(self.num_clues(k), dim=1).indices.sort(dim=1).values      # Top-k/2 clips
+        pick = idx.unsqueeze(-1)
+        if torch.is_grad_enabled():
+            h_sel = self._descriptions(a.gather(1, pick.expand(-1, -1, a.size(-1))),
+                                       f.gather(1, pick.expand(-1, -1, f.size(-1))), k)   # h-_j [B, k/2, D]
+        else:
+            h_sel = h.gather(1, pick.expand(-1, -1, h.size(-1)))
         q = f_q.unsqueeze(1)
         clues = q + h_sel * q                                                          # Eq. 9: g(h, f_q)
         f_hat = clues.sum(1) if self.reduce == "sum" else clues.mean(1)                # Eq. 7 / Eq. 8

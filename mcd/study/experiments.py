@@ -26,7 +26,7 @@ def experiment(profile: str, name: str, model: str = "mcd", *, seed: int | None 
     base = [f"name={name}", f"data.seconds={PROFILES[p.synth].seconds}", f"out_dir={REPO / 'runs' / profile}",
             f"model.name={model}", *(data if uses_synth(overrides) else []),
             f"train.epochs={p.epochs}", f"train.batch_size={p.batch_size}", f"train.lr_step={p.lr_step}",
-            f"train.seed={seed}",
+            f"train.seed={seed}", f"train.cpu_matmul={p.cpu_matmul}",
             "train.progress=false",  # notebooks show one bar over runs, not one per epoch
             "train.score_train=false"]  # the train split is scored only where a chapter reads it (FIT below)
     from mcd.models.registry import config_key

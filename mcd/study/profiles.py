@@ -24,6 +24,9 @@ class StudyProfile:
     seeds: tuple[int, ...]
     batch_size: int = 64
     lr_step: int = 8
+    # the library of float32 CPU matmuls (mcd.cpu_matmul): oneDNN, about twice MKL's rate at the study's shapes on
+    # the study's AMD machine; float32 either way (a probe falls back to MKL where oneDNN would round to bfloat16)
+    cpu_matmul: str = "onednn"
     description: str = ""
     extra: tuple[str, ...] = field(default_factory=tuple)
     keep: bool = False
