@@ -27,6 +27,11 @@ def test_study_timings_read_from_the_kept_record(tmp_path, monkeypatch):
     t = report.study_timings("default")
     assert t.loc["recompute", "total (min)"] == 53.0 and t.loc["recompute", "runs trained"] == 140
     assert report.hardware("default").loc["cores", "value"] == 2
+    assert "float32 CPU matmuls (kept runs)" not in report.hardware("default").index      # no kept runs here
+    for name, env in (("a", {"cpu_matmul": "onednn"}), ("b", {}), ("c", {"cpu_matmul": "onednn"})):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "env.json").write_text(json.dumps(env))
+    assert report.hardware("default").loc["float32 CPU matmuls (kept runs)", "value"] == "mkl, onednn"
     assert report.timing_notes("default") == {}
     record = json.loads((tmp_path / "study_timings.json").read_text())
     record["recompute"]["note"] = "measured in two commands"

@@ -46,13 +46,22 @@ def timing_notes(profile: str) -> dict[str, str]:
 
 
 def hardware(profile: str) -> pd.DataFrame:
-    """The machine the recorded study ran on, or the one the kept runs name."""
+    """The machine the recorded study ran on, and the float32 CPU matmul libraries its kept runs took (their
+    ``env.json``; ``mcd.cpu_matmul``; runs from before the switch ran on MKL)."""
     entries = recorded(profile)
     if entries:
         entry = entries.get("recompute") or next(iter(entries.values()))
         machine = {**entry.get("machine", {}), "cores": entry.get("cpu_count")}
     else:
         machine = {"recorded": "no whole-study record for this profile"}
+    routes = set()
+    for env in sorted((results_dir(profile) / "runs").glob("*/env.json")):
+        try:
+            routes.add(json.loads(env.read_text()).get("cpu_matmul") or "mkl")
+        except (OSError, ValueError, AttributeError):
+            routes.add("unreadable env.json")
+    if routes:
+        machine["float32 CPU matmuls (kept runs)"] = ", ".join(sorted(routes))
     return pd.Series(machine, name="value").to_frame()
 
 
