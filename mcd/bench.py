@@ -37,7 +37,9 @@ __all__ = [
     "bench_heading",
     "bench_notes",
     "bench_report",
+    "bench_top_ops",
     "check_device",
+    "flop_kernel_breakdown",
     "format_bench",
     "paper_batch_size",
     "study_shape",
@@ -72,6 +74,39 @@ def _tokens(batch: dict, b: int) -> int:
     return b * 16
 
 
+# The CPU kernels that carry the FLOPs torch_flops counts (matmuls, the LSTM's fused kernels, convolutions, fused
+# attention), by the profiler's name; everything else in a step (elementwise ops, norms, softmax, copies, the
+# optimizer, dispatch) does work the FLOP count gives 0.
+FLOP_KERNELS = frozenset({
+    "aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm", "aten::_addmm_activation",
+    "aten::mkldnn_rnn_layer", "aten::mkldnn_rnn_layer_backward", "aten::mkldnn_convolution",
+    "aten::convolution_backward", "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward",
+    "aten::_scaled_dot_product_flash_attention_for_cpu", "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+})
+
+
+def flop_kernel_breakdown(step: Callable[[], Any], steps: int, *, top: int = 6) -> dict:
+    """Where ``steps`` calls of ``step`` spend their time on CPU, by torch's profiler: ``kernel_share``, the
+    FLOP-carrying kernels' self time (``FLOP_KERNELS``) over the wall time of the same profiled calls, and
+    ``top_ops``, the ``top`` ops by self time with their share of the profiled self time, as text. Both sides of
+    the share come from the same calls, so a slow moment of the machine slows both; the profiler's own overhead
+    (microseconds per op) falls on the wall time only, so the share errs low, never high."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        wall = time.perf_counter() - t0
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    kernels = sum(e.self_cpu_time_total for e in events if e.key in FLOP_KERNELS) / 1e6
+    ranked = sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]
+    return {"kernel_share": kernels / wall,
+            "top_ops": ", ".join(f"{e.key.removeprefix('aten::')} {e.self_cpu_time_total / total:.0%}"
+                                 for e in ranked)}
+
+
 def check_device(device: str | torch.device, precision: str) -> torch.device:
     """The device and precision a benchmark can run in, or a ValueError saying why not."""
     device = torch.device(device)
@@ -86,7 +121,7 @@ def check_device(device: str | torch.device, precision: str) -> torch.device:
 
 def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: int, steps: int, repeats: int = 3,
           warmup: int = 1, train: bool = True, device: str | torch.device = "cpu", precision: str = "fp32",
-          lr: float = 1e-3, ref_dim: int = 512, cpu_matmul: str = "mkl") -> dict:
+          lr: float = 1e-3, ref_dim: int = 512, cpu_matmul: str = "mkl", breakdown: bool = False) -> dict:
     """Training and inference throughput of ``model`` at ``batch_size``, and its efficiency against a dense matmul.
 
     ``batch_maker(batch_size)`` gives one batch dict, moved to ``device`` once and reused for every step, so data
@@ -113,12 +148,13 @@ def bench(model: nn.Module, batch_maker: Callable[[int], dict], *, batch_size: i
 
     with matmul_route(cpu_matmul) as route:
         out = _bench(model, batch_maker, batch_size=batch_size, steps=steps, repeats=repeats, warmup=warmup,
-                     train=train, device=device, precision=precision, lr=lr, ref_dim=ref_dim)
+                     train=train, device=device, precision=precision, lr=lr, ref_dim=ref_dim,
+                     breakdown=breakdown)
     return {**out, "cpu_matmul": route if torch.device(out["device"]).type == "cpu" else None}
 
 
 def _bench(model, batch_maker, *, batch_size, steps, repeats, warmup, train, device, precision, lr,
-           ref_dim) -> dict:
+           ref_dim, breakdown) -> dict:
     from mcd.train import adam
 
     device = check_device(device, precision)
@@ -187,6 +223,13 @@ def _bench(model, batch_maker, *, batch_size, steps, repeats, warmup, train, dev
     for key, values in each.items():
         out.update({key: statistics.median(values), f"{key}_min": min(values), f"{key}_max": max(values),
                     f"{key}_each": values})
+    out.update({"train_kernel_share": None, "train_ceiling_of_matmul": None, "train_top_ops": None})
+    if breakdown and train and device.type == "cpu":
+        parts = flop_kernel_breakdown(train_step, steps)
+        share = parts["kernel_share"]
+        out.update({"train_kernel_share": share,
+                    "train_ceiling_of_matmul": out["train_fraction_of_matmul"] / share if share else None,
+                    "train_top_ops": parts["top_ops"]})
     return out
 
 
@@ -259,9 +302,9 @@ def bench_cases(*, all_models: bool = False, overrides: Iterable[str] = (), batc
 
 
 def bench_report(cases: list[BenchCase], *, steps: int = 2, repeats: int = 3, warmup: int = 1,
-                 device: str = "cpu", precision: str = "fp32", threads: int | None = None):
+                 device: str = "cpu", precision: str = "fp32", threads: int | None = None, breakdown: bool = False):
     """:func:`bench` of every case, one row each (the case, then all of bench's figures as columns).
-    ``threads``: torch's CPU threads while benchmarking (None: as they are)."""
+    ``threads``: torch's CPU threads while benchmarking (None: as they are). ``breakdown``: :func:`bench`'s."""
     import pandas as pd
 
     check_device(device, precision)
@@ -274,7 +317,8 @@ def bench_report(cases: list[BenchCase], *, steps: int = 2, repeats: int = 3, wa
         for case in cases:
             model, dims = build_model(case.arch, case.overrides, case.dims)
             r = bench(model, lambda b, d=dims: paper_batch(d, b), batch_size=case.batch_size, steps=steps,
-                      repeats=repeats, warmup=warmup, device=device, precision=precision, cpu_matmul=case.cpu_matmul)
+                      repeats=repeats, warmup=warmup, device=device, precision=precision, cpu_matmul=case.cpu_matmul,
+                      breakdown=breakdown)
             rows.append({"model": case.model, "shape": case.shape, "D": case.dim, "T": dims.seconds, **r})
     finally:
         torch.set_num_threads(before)
@@ -289,14 +333,26 @@ def bench_frame(table):
     def spread(key: str, spec: str) -> pd.Series:
         return table.apply(lambda r: f"{r[key]:{spec}} [{r[key + '_min']:{spec}}-{r[key + '_max']:{spec}}]", axis=1)
 
-    return pd.DataFrame({"model": table["model"], "shape": table["shape"],
-                         "matmuls": table["cpu_matmul"].fillna(table["device"]),
-                         "D, T, batch": [f"{d}, {t}, {b}" for d, t, b in zip(table["D"], table["T"],
-                                                                             table["batch_size"])],
-                         "train samples/s": spread("train_samples_per_s", ".1f"),
-                         "infer samples/s": spread("infer_samples_per_s", ".1f"),
-                         "train / matmul": spread("train_fraction_of_matmul", ".2f"),
-                         "infer / matmul": spread("infer_fraction_of_matmul", ".2f")})
+    frame = pd.DataFrame({"model": table["model"], "shape": table["shape"],
+                          "matmuls": table["cpu_matmul"].fillna(table["device"]),
+                          "D, T, batch": [f"{d}, {t}, {b}" for d, t, b in zip(table["D"], table["T"],
+                                                                              table["batch_size"])],
+                          "train samples/s": spread("train_samples_per_s", ".1f"),
+                          "infer samples/s": spread("infer_samples_per_s", ".1f"),
+                          "train / matmul": spread("train_fraction_of_matmul", ".2f"),
+                          "infer / matmul": spread("infer_fraction_of_matmul", ".2f")})
+    if _has_breakdown(table):
+        frame["kernel share"] = table["train_kernel_share"].map(lambda v: "" if _missing(v) else f"{v:.0%}")
+        frame["ceiling"] = table["train_ceiling_of_matmul"].map(lambda v: "" if _missing(v) else f"{v:.2f}")
+    return frame
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _has_breakdown(table) -> bool:
+    return "train_kernel_share" in table and not all(_missing(v) for v in table["train_kernel_share"])
 
 
 def bench_heading(table) -> str:
@@ -315,10 +371,26 @@ def bench_notes(table) -> list[str]:
         f"[B*T, {first['matmul_dim']}] x [{first['matmul_dim']}, {first['matmul_dim']}] {first['precision']} matmul "
         "timed in the same process and repeat, on the row's matmul library (mcd.cpu_matmul: mkl or onednn, float32 "
         "either way).",
-    ]
+    ] + ([
+        "kernel share: the share of the training step's time in the kernels that carry the counted FLOPs (matmuls, "
+        "the LSTM's fused kernels), by torch's profiler over one more repeat; ceiling: train / matmul over that "
+        "share, what it would be if every other op (elementwise, norms, softmax, copies, the optimizer, dispatch) "
+        "took no time. The profiler's overhead lowers the share a little, so the ceiling errs high.",
+    ] if _has_breakdown(table) else [])
+
+
+def bench_top_ops(table) -> list[str]:
+    """One line per row with a breakdown: the ops that take its training step's time (share of profiled time)."""
+    if not _has_breakdown(table):
+        return []
+    return [f"{r['model']}, {r['shape']}, {r['cpu_matmul'] or r['device']}: {r['train_top_ops']}"
+            for _, r in table.iterrows() if not _missing(r["train_top_ops"])]
 
 
 def format_bench(table) -> str:
     """The bench table as text (``mcd bench``): heading, the reader's columns, what they mean."""
-    return (bench_heading(table) + "\n" + bench_frame(table).to_string(index=False, justify="right") + "\n\n"
+    text = (bench_heading(table) + "\n" + bench_frame(table).to_string(index=False, justify="right") + "\n\n"
             + format_notes(bench_notes(table)))
+    top = bench_top_ops(table)
+    return text + ("\n\nWhere the training step's time goes (self time, torch profiler):\n" + "\n".join(top)
+                   if top else "")

@@ -160,7 +160,7 @@ def cmd_bench(args) -> int:
     cases = bench_cases(all_models=args.all, overrides=args.overrides, batch_size=args.batch_size,
                         device=args.device)
     table = bench_report(cases, steps=args.steps, repeats=args.repeats, device=args.device,
-                         precision=args.precision, threads=args.threads)
+                         precision=args.precision, threads=args.threads, breakdown=args.breakdown)
     _report(table, format_bench(table), args, overrides=args.overrides)
     return 0
 
@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads (default 1: as each run of the study trains on 2 cores, mcd study --jobs 2; "
                         "two threads on a busy 2-core machine wait on each other)")
     b.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast, CUDA only")
+    b.add_argument("--breakdown", action="store_true",
+                   help="CPU: profile one more repeat of each training step: the share of its time in the matmul "
+                        "kernels, the ceiling of train / matmul if all else took no time, and the ops that take it")
     b.add_argument("--csv", default=None, metavar="PATH", help="also write every column to this CSV")
     b.add_argument("--json", action="store_true", help="print every column as JSON instead of the table")
     b.add_argument("overrides", nargs="*", help="config overrides for every model")

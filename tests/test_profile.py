@@ -18,7 +18,7 @@ from mcd.cli import main
 from mcd.models.base import InputDims, ModelOutput
 from mcd.models.baselines import MLPConfig, ModalityMLP, QOnlyConfig, QOnlyLSTM
 from mcd.paper import paper_table
-from mcd.bench import bench, bench_cases, bench_report, format_bench, paper_batch_size
+from mcd.bench import bench, bench_cases, bench_report, flop_kernel_breakdown, format_bench, paper_batch_size
 from mcd.profile import (PAPER_CONVENTION, PAPER_SHAPES, block_parts, block_steps, format_profile, make_dummy_batch,
                          param_counts, profile_report, profile_table, thop_count, torch_flops)
 
@@ -226,6 +226,31 @@ def test_bench_reports_ratios_with_a_spread():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model is not trained
     with pytest.raises(ValueError, match="bf16"):
         bench(model, lambda b: make_dummy_batch(DIMS, b), batch_size=2, steps=1, precision="bf16")
+
+
+def test_breakdown_finds_the_matmul_kernels_time_and_no_more():
+    a, w = torch.randn(256, 256), torch.randn(256, 256)
+    only_matmuls = flop_kernel_breakdown(lambda: a @ w, steps=20)
+    assert 0.5 < only_matmuls["kernel_share"] <= 1.0 and only_matmuls["top_ops"].startswith("mm ")
+    x = torch.randn(1 << 20)
+    no_matmuls = flop_kernel_breakdown(lambda: (x * 2).exp_().sum(), steps=5)
+    assert no_matmuls["kernel_share"] == 0.0 and "mm" not in no_matmuls["top_ops"]
+
+
+def test_bench_breakdown_gives_the_ceiling_of_the_train_ratio():
+    model = ModalityMLP(MLPConfig(dim=32, hidden=48), DIMS)
+    r = bench(model, lambda b: make_dummy_batch(DIMS, b), batch_size=4, steps=2, repeats=1, warmup=1,
+              breakdown=True)
+    assert 0 < r["train_kernel_share"] < 1
+    assert r["train_ceiling_of_matmul"] == pytest.approx(r["train_fraction_of_matmul"] / r["train_kernel_share"])
+    assert "mm" in r["train_top_ops"]
+    plain = bench(model, lambda b: make_dummy_batch(DIMS, b), batch_size=4, steps=1, repeats=1, warmup=0)
+    assert plain["train_kernel_share"] is plain["train_ceiling_of_matmul"] is plain["train_top_ops"] is None
+    table = bench_report(bench_cases(batch_size=2)[:1], steps=1, repeats=1, warmup=0, breakdown=True)
+    text = format_bench(table)
+    assert "kernel share" in text and "ceiling" in text and "Where the training step's time goes" in text
+    assert "kernel share" not in format_bench(bench_report(bench_cases(batch_size=2)[:1], steps=1, repeats=1,
+                                                           warmup=0))
 
 
 def test_bench_cases_take_the_study_and_paper_shapes():
