@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from mcd.cpu_matmul import ROUTES as CPU_MATMUL_ROUTES
 from mcd.errors import shown_path
 from mcd.io import atomic_write_text, name_problem
 from mcd.models.avst import AVSTConfig
@@ -134,7 +135,8 @@ class TrainConfig:
         _require(0 <= self.seed < 2**32, "train.seed", "between 0 and 2**32 - 1", self.seed)
         _require(self.threads is None or self.threads >= 1, "train.threads", "at least 1 (or null)", self.threads)
         _require(self.select in ("val", "last"), "train.select", "val or last", self.select)
-        _require(self.cpu_matmul in ("mkl", "onednn"), "train.cpu_matmul", "mkl or onednn", self.cpu_matmul)
+        _require(self.cpu_matmul in CPU_MATMUL_ROUTES, "train.cpu_matmul", " or ".join(CPU_MATMUL_ROUTES),
+                 self.cpu_matmul)
 
 
 # The train switches that only add outputs to a run (the per-epoch test curves, the train split's scores): not part

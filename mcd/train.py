@@ -182,11 +182,10 @@ def train(cfg: ExperimentConfig, *, out: Path | None = None, resume: bool = True
     a ``RunBusyError`` at once (``mcd.runs.get_or_train`` waits instead). ``resume`` continues from ``last.pt``
     when the folder holds one trained with the same config (``force_resume``: with another)."""
     out = Path(out or cfg.run_dir())
-    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 alone locks and writes
-        with cpu_matmul(cfg.train.cpu_matmul) as route:
-            return _train(cfg, out, resume, route)
-    with run_lock(out):
-        prepare_run_folder(cfg, out, resume=resume, force_resume=force_resume)
+    writer = int(os.environ.get("RANK", "0")) == 0      # torchrun: rank 0 alone locks and writes
+    with run_lock(out) if writer else nullcontext():
+        if writer:
+            prepare_run_folder(cfg, out, resume=resume, force_resume=force_resume)
         with cpu_matmul(cfg.train.cpu_matmul) as route:   # the float32 matmul library, restored afterwards
             return _train(cfg, out, resume, route)
 

@@ -26,6 +26,8 @@ SEED_KEYS = ("train.seed", "data.synth_seed", "data.root")
 
 
 def _drop(identity: dict, keys) -> dict:
+    """``identity`` without the ``section.name`` keys given (a copy)."""
+    identity = {section: dict(v) if isinstance(v, dict) else v for section, v in identity.items()}
     for key in keys:
         section, _, name = key.partition(".")
         identity.get(section, {}).pop(name, None)
@@ -37,11 +39,11 @@ def runs_of(results: Path, ignore) -> pd.DataFrame:
     for run in sorted((results / "runs").iterdir()):
         if not (run / "scores.json").exists():
             continue
-        identity = from_dict(ExperimentConfig, load_yaml(run / "config.yaml")).identity()
+        identity = _drop(from_dict(ExperimentConfig, load_yaml(run / "config.yaml")).identity(), ignore)
         scores = json.loads((run / "scores.json").read_text())
         rows.append({"run": run.name, "model": run.name.rsplit("-", 1)[0], "test": scores["test"]["overall"],
-                     "key": json.dumps(_drop(identity, ignore), sort_keys=True, default=str),
-                     "config": json.dumps(_drop(_drop(identity, ignore), SEED_KEYS), sort_keys=True, default=str)})
+                     "key": json.dumps(identity, sort_keys=True, default=str),
+                     "config": json.dumps(_drop(identity, SEED_KEYS), sort_keys=True, default=str)})
     return pd.DataFrame(rows)
 
 
